@@ -1,0 +1,21 @@
+"""spatialtumor: a GPU-accelerated 3D spatial hybrid simulator of tumour–immune interactions.
+
+Lengths are in micrometres (µm), times in minutes (min).
+"""
+
+from .backends import Backend, BackendError, get_backend
+from .clock import Clock
+from .fields import Boundary, Fields, Species
+from .grid import Grid
+from .simulation import RunInfo, Simulation
+from .sources import RegionSource, SourceTerms
+from .transport import Transport
+from .units import day, hour, minute, mm, um
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend", "BackendError", "get_backend", "Clock", "Boundary", "Fields", "Species", "Grid",
+    "RunInfo", "Simulation", "RegionSource", "SourceTerms", "Transport",
+    "day", "hour", "minute", "mm", "um", "__version__",
+]

@@ -1,0 +1,126 @@
+"""The simulation: state, clocks, the order of one step, writers, run loop."""
+
+from __future__ import annotations
+
+import time as wallclock
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .clock import Clock
+from .fields import Fields
+from .grid import Grid
+from .sources import SourceTerms
+from .transport import Transport, apply_sources
+
+
+class Process(Protocol):
+    """A step of the model run on one of the clocks ("mechanics" or "phenotype")."""
+
+    clock: str
+
+    def __call__(self, sim: Simulation) -> None: ...
+
+
+class Writer(Protocol):
+    """Output plug-in: ``due`` is asked after every step, ``write`` copies state to the host."""
+
+    def due(self, sim: Simulation) -> bool: ...
+
+    def write(self, sim: Simulation) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class RunInfo:
+    """What a run is: stored in every output file."""
+
+    seed: int = 0
+    scenario_text: str = ""  # resolved scenario, TOML
+    scenario_path: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Simulation:
+    """A grid with fields (and, optionally, cells) advanced on three clocks.
+
+    One diffusion step (``step``) is: exchange between cells and fields (sources and sinks,
+    implicit) → transport (LOD / explicit) → advance the clock → mechanics processes when
+    due → phenotype processes when due → writers when due.
+    """
+
+    def __init__(
+        self,
+        grid: Grid,
+        fields: Fields,
+        population=None,
+        *,
+        clock: Clock,
+        stop: float,
+        info: RunInfo | None = None,
+        sources: SourceTerms | None = None,
+        processes: list[Process] | None = None,
+    ):
+        self.grid = grid
+        self.backend = grid.backend
+        self.fields = fields
+        self.population = population
+        self.clock = clock
+        self.stop = float(stop)
+        self.info = info or RunInfo()
+        self.sources = sources if sources is not None else SourceTerms(fields)
+        self.transport = Transport(fields, clock.dt_diffusion)
+        self.processes: list[Process] = list(processes or [])
+        self.writers: dict[str, Writer] = {}
+        self.step_index = 0
+        self.wall_seconds = 0.0
+
+    @property
+    def time(self) -> float:
+        """Simulated time [min]."""
+        return self.clock.time(self.step_index)
+
+    @property
+    def stop_step(self) -> int:
+        return self.clock.steps(self.stop)
+
+    def step(self) -> None:
+        """Advance one diffusion step ``dt_diffusion``."""
+        dt = self.clock.dt_diffusion
+        self.sources.assemble(self)
+        if self.sources.active:
+            apply_sources(self.fields.values, self.sources.source, self.sources.uptake, dt)
+        self.transport.step()
+        self.step_index += 1
+        for p in self.processes:
+            if p.clock == "mechanics" and self.step_index % self.clock.mechanics_every == 0:
+                p(self)
+        for p in self.processes:
+            if p.clock == "phenotype" and self.step_index % self.clock.phenotype_every == 0:
+                p(self)
+        self._write()
+
+    def _write(self) -> None:
+        for w in self.writers.values():
+            if w.due(self):
+                w.write(self)
+
+    def run(self, progress: Callable[[Simulation], None] | None = None) -> None:
+        """Step until ``stop``; writers see the initial state first. Closes the writers."""
+        start = wallclock.perf_counter()
+        try:
+            if self.step_index == 0:
+                self._write()
+            while self.step_index < self.stop_step:
+                self.step()
+                if progress is not None:
+                    progress(self)
+        finally:
+            self.backend.synchronize()
+            self.wall_seconds += wallclock.perf_counter() - start
+            self.close()
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
