@@ -11,7 +11,7 @@ from .clock import Clock
 from .fields import Fields
 from .grid import Grid
 from .sources import SourceTerms
-from .transport import Transport, apply_sources
+from .transport import Transport
 
 
 class Process(Protocol):
@@ -90,7 +90,9 @@ class Simulation:
         dt = self.clock.dt_diffusion
         self.sources.assemble(self)
         if self.sources.active:
-            apply_sources(self.fields.values, self.sources.source, self.sources.uptake, dt)
+            self.backend.kernels.apply_sources(
+                self.fields.values, self.sources.source, self.sources.uptake, dt
+            )
         self.transport.step()
         self.step_index += 1
         for p in self.processes:

@@ -115,19 +115,3 @@ def explicit_stability_limit(diffusivity, spacing) -> float:
     if dmax == 0.0:
         return float("inf")
     return 1.0 / (2.0 * dmax * float(np.sum(1.0 / np.asarray(spacing) ** 2)))
-
-
-def apply_sources(values, source, uptake, dt: float) -> None:
-    """Implicit source/sink update ``c ← (c + dt S) / (1 + dt U)``, in place.
-
-    Parameters
-    ----------
-    values : (nf, nz, ny, nx) concentrations
-    source : S, same shape, ≥ 0 [units/min]
-    uptake : U, same shape, ≥ 0 [1/min]
-    dt : [min]
-
-    With S, U ≥ 0 a non-negative concentration stays non-negative whatever the step.
-    """
-    values += dt * source
-    values /= 1.0 + dt * uptake

@@ -98,6 +98,22 @@ def explicit_step(c, out, dt, inv_h2, diffusivity, decay, bc_kind, bc_value):
     out += c
 
 
+def apply_sources(values, source, uptake, dt):
+    """Implicit source/sink update ``c ← (c + dt S) / (1 + dt U)``, in place.
+
+    Parameters
+    ----------
+    values : (nf, nz, ny, nx) concentrations [units]
+    source : S, same shape, ≥ 0 [units/min]
+    uptake : U, same shape, ≥ 0 [1/min]
+    dt : float — time step [min]
+
+    With S, U ≥ 0 a non-negative concentration stays non-negative whatever the step.
+    """
+    values += dt * source
+    values /= 1.0 + dt * uptake
+
+
 def _ghost_slices(face):
     """Slices of the padded (nz+2, ny+2, nx+2) block selecting one face's ghost layer."""
     axis = 2 - face // 2  # x faces act on the last array axis
