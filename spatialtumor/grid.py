@@ -21,11 +21,15 @@ class Grid:
         (0 for a single-domain run; reserved for domain decomposition)
     """
 
-    def __init__(self, backend: Backend, shape, spacing=20.0, origin=(0.0, 0.0, 0.0), offset=(0, 0, 0)):
+    def __init__(
+        self, backend: Backend, shape, spacing=20.0, origin=(0.0, 0.0, 0.0), offset=(0, 0, 0)
+    ):
         self.backend = backend
         self.shape = tuple(int(n) for n in shape)
         if len(self.shape) != 3 or min(self.shape) < 1:
-            raise ValueError(f"grid shape must be three positive integers (nz, ny, nx), got {shape}")
+            raise ValueError(
+                f"grid shape must be three positive integers (nz, ny, nx), got {shape}"
+            )
         sp = np.broadcast_to(np.asarray(spacing, dtype=np.float64), (3,)).copy()
         if np.any(sp <= 0):
             raise ValueError(f"grid spacing must be positive, got {spacing}")
@@ -96,7 +100,9 @@ class Grid:
     def zeros(self, leading=(), dtype=None):
         """A zero array of shape ``leading + (nz, ny, nx)`` on the backend."""
         xp = self.backend.xp
-        return xp.zeros(tuple(leading) + self.shape, dtype=self.backend.dtype if dtype is None else dtype)
+        return xp.zeros(
+            tuple(leading) + self.shape, dtype=self.backend.dtype if dtype is None else dtype
+        )
 
     def __repr__(self) -> str:
         return (

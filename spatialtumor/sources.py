@@ -30,7 +30,9 @@ class RegionSource:
 
     def mask(self, grid) -> np.ndarray:
         """Boolean (nz, ny, nx) host mask of the voxel centres inside the region."""
-        z, y, x = np.meshgrid(grid.centres("z"), grid.centres("y"), grid.centres("x"), indexing="ij")
+        z, y, x = np.meshgrid(
+            grid.centres("z"), grid.centres("y"), grid.centres("x"), indexing="ij"
+        )
         if self.shape == "sphere":
             cx, cy, cz = self.centre
             return (x - cx) ** 2 + (y - cy) ** 2 + (z - cz) ** 2 <= self.radius**2

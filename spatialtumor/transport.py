@@ -73,7 +73,14 @@ class Transport:
             lo = 2.0 * r * value[:nl, 2 * a] * kind[:nl, 2 * a]
             hi = 2.0 * r * value[:nl, 2 * a + 1] * kind[:nl, 2 * a + 1]
             self._lod.append(
-                (axis, be.asarray(cp), be.asarray(inv), be.asarray(-r), be.asarray(lo), be.asarray(hi))
+                (
+                    axis,
+                    be.asarray(cp),
+                    be.asarray(inv),
+                    be.asarray(-r),
+                    be.asarray(lo),
+                    be.asarray(hi),
+                )
             )
         ne = len(fields) - nl
         self._explicit = None

@@ -1,0 +1,94 @@
+"""Turn a validated scenario into plain objects: grid, fields, sources, cells, simulation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .backends import Backend, cupy_status, get_backend
+from .clock import Clock
+from .fields import Boundary, Fields, Species
+from .grid import Grid
+from .scenario import Scenario, ScenarioError, estimate_bytes
+from .simulation import RunInfo, Simulation
+from .sources import RegionSource, SourceTerms
+
+
+def make_backend(name: str = "auto", precision: str = "auto") -> Backend:
+    """A backend from CLI words: precision "auto" is float32 on a GPU and float64 on a CPU."""
+    if precision == "auto":
+        on_gpu = name == "cupy" or (name == "auto" and cupy_status()[0])
+        precision = "float32" if on_gpu else "float64"
+    return get_backend(name, precision)
+
+
+def build_simulation(
+    scenario: Scenario,
+    backend: Backend,
+    *,
+    run_dir: str | Path | None = None,
+    seed: int | None = None,
+    stop: float | None = None,
+) -> Simulation:
+    """Everything a run needs, with writers attached when ``run_dir`` is given."""
+    spec = scenario.spec
+    check_device_memory(scenario, backend)
+    g = spec.grid
+    grid = Grid(backend, (g.nz, g.ny, g.nx), g.spacing_xyz, g.origin_xyz)
+    species = {
+        name: Species(
+            diffusivity=f.diffusivity,
+            decay=f.decay,
+            initial=f.initial,
+            units=f.units,
+            boundary=Boundary(*f.face_values()),
+            solver=f.solver,
+        )
+        for name, f in spec.fields.items()
+    }
+    fields = Fields(grid, species)
+    regions = [RegionSource(**s.model_dump()) for s in spec.sources]
+    sources = SourceTerms(fields, regions)
+    c = spec.clock
+    clock = Clock(c.dt_diffusion, c.dt_mechanics, c.dt_phenotype)
+    info = RunInfo(
+        seed=spec.run.seed if seed is None else int(seed),
+        scenario_text=scenario.resolved_toml(),
+        scenario_path=scenario.source,
+    )
+    sim = Simulation(
+        grid,
+        fields,
+        clock=clock,
+        stop=spec.run.stop if stop is None else float(stop),
+        info=info,
+        sources=sources,
+    )
+    if spec.cells is not None:
+        from .build_cells import attach_cells
+
+        attach_cells(sim, scenario)
+    if run_dir is not None:
+        attach_writers(sim, scenario, Path(run_dir))
+    return sim
+
+
+def attach_writers(sim: Simulation, scenario: Scenario, run_dir: Path) -> None:
+    from .output import SnapshotWriter
+
+    out = scenario.spec.output
+    sim.writers["snapshots"] = SnapshotWriter(
+        run_dir, every=out.every, fields=out.fields, cells=out.cells, compression=out.compression
+    )
+
+
+def check_device_memory(scenario: Scenario, backend: Backend) -> None:
+    if backend.name != "cupy":
+        return
+    free, _total = backend.xp.cuda.runtime.memGetInfo()
+    need = estimate_bytes(scenario.spec, backend.dtype.itemsize)
+    if need > free:
+        raise ScenarioError(
+            scenario.source,
+            "grid",
+            f"needs about {need / 2**30:.1f} GiB of device memory, {free / 2**30:.1f} GiB free",
+        )

@@ -1,0 +1,292 @@
+"""Command line: ``spatialtumor run | validate | info | check-backend``."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from . import __version__
+
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(click.ClickException):
+    """A user error: one line on stderr, exit code 2, no traceback."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file=None):
+        click.echo(f"error: {self.message}", err=True)
+
+
+def _load(scenario, overrides):
+    from .scenario import ScenarioError, load_scenario
+
+    try:
+        return load_scenario(scenario, list(overrides))
+    except ScenarioError as exc:
+        raise BadInput(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="spatialtumor")
+def cli():
+    """spatialtumor: 3D spatial hybrid simulator of tumour-immune interactions.
+
+    Lengths in µm, times in min.
+    """
+
+
+set_option = click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a scenario value, e.g. --set fields.oxygen.decay=0.2 (repeatable).",
+)
+
+
+@cli.command()
+@click.argument("scenario", required=False)
+@click.option(
+    "--backend",
+    type=click.Choice(["auto", "numpy", "cupy"]),
+    default="auto",
+    show_default=True,
+    help="Array backend.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["auto", "float32", "float64"]),
+    default=None,
+    help="Working precision [default: the scenario's run.precision; auto = float32 on "
+    "GPU, float64 on CPU].",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Run folder [default: runs/<scenario>-<timestamp>].",
+)
+@click.option("--seed", type=int, default=None, help="Random seed [default: run.seed].")
+@click.option("--stop", type=float, default=None, help="Simulated duration [min].")
+@click.option(
+    "--resume",
+    "resume",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Continue from a checkpoint file.",
+)
+@click.option("--quiet", is_flag=True, help="Only the final summary.")
+@set_option
+def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overrides):
+    """Run SCENARIO (a TOML file or a shipped scenario name; default: the built-in default)."""
+    from .backends import BackendError
+    from .build import build_simulation, make_backend
+    from .scenario import ScenarioError
+
+    if resume is not None:
+        from .checkpoint import CheckpointError, resume_simulation
+
+        try:
+            be_kwargs = dict(backend=backend, precision=precision)
+            sim, scn, run_path = resume_simulation(resume, out_dir=out_dir, stop=stop, **be_kwargs)
+        except (CheckpointError, ScenarioError, BackendError) as exc:
+            raise BadInput(str(exc)) from None
+    else:
+        scn = _load(scenario, overrides)
+        prec = precision or scn.spec.run.precision
+        try:
+            be = make_backend(backend, prec)
+        except BackendError as exc:
+            raise BadInput(str(exc)) from None
+        run_path = Path(out_dir) if out_dir else _default_run_dir(scn.name)
+        if run_path.exists() and any(run_path.iterdir()):
+            raise BadInput(f"run folder {run_path} exists and is not empty; choose another --out")
+        try:
+            sim = build_simulation(scn, be, run_dir=run_path, seed=seed, stop=stop)
+        except ScenarioError as exc:
+            raise BadInput(str(exc)) from None
+    be = sim.backend
+    if not quiet:
+        click.echo(f"spatialtumor {__version__}: scenario {scn.source}")
+        click.echo(f"backend: {be.describe()} ({be.reason})")
+        click.echo(
+            f"grid: {sim.grid.nx}×{sim.grid.ny}×{sim.grid.nz} voxels of "
+            f"{'×'.join(f'{s:g}' for s in sim.grid.spacing)} µm, fields: {', '.join(sim.fields.names)}"
+            + (f", cells: {sim.population.n}" if sim.population is not None else "")
+        )
+        click.echo(f"run folder: {run_path}; stop at {sim.stop:g} min, seed {sim.info.seed}")
+    start_step = sim.step_index
+    reporter = None if quiet else _progress(sim)
+    try:
+        sim.run(progress=reporter)
+    finally:
+        if reporter is not None:
+            reporter.finish()
+    _summary(sim, start_step, run_path)
+
+
+def _default_run_dir(name: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{name}-{stamp}"
+
+
+class _progress:
+    """Progress bar on a terminal; a status line every 10 % or 30 s in batch logs."""
+
+    def __init__(self, sim):
+        self.total = max(sim.stop_step - sim.step_index, 1)
+        self.first = sim.step_index
+        self.tty = sys.stderr.isatty()
+        self.start = self.last = time.perf_counter()
+        self.last_fraction = 0.0
+        self.bar = None
+        if self.tty:
+            self.bar = click.progressbar(
+                length=self.total,
+                label="simulating",
+                file=sys.stderr,
+                show_eta=True,
+                show_percent=True,
+            )
+            self.bar.__enter__()
+
+    def __call__(self, sim):
+        done = sim.step_index - self.first
+        if self.bar is not None:
+            self.bar.update(1)
+            return
+        now = time.perf_counter()
+        fraction = done / self.total
+        if fraction - self.last_fraction >= 0.1 or now - self.last >= 30 or done == self.total:
+            self.last, self.last_fraction = now, fraction
+            cells = f", {sim.population.n} cells" if sim.population is not None else ""
+            click.echo(
+                f"[{now - self.start:8.1f} s] t = {sim.time:9.2f} min, step {sim.step_index} "
+                f"({100 * fraction:5.1f} %){cells}",
+                err=True,
+            )
+
+    def finish(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _summary(sim, start_step, run_path):
+    steps = sim.step_index - start_step
+    wall = max(sim.wall_seconds, 1e-9)
+    vf = sim.grid.size * len(sim.fields) * steps / wall
+    line = (
+        f"done: t = {sim.time:g} min, {steps} steps in {wall:.2f} s wall "
+        f"({steps / wall:.1f} steps/s, {vf:.3g} voxel-field updates/s"
+    )
+    if sim.population is not None:
+        line += f", {sim.population.n} cells"
+    click.echo(line + ")")
+    click.echo(f"output: {run_path}")
+
+
+@cli.command()
+@click.argument("scenario")
+@set_option
+@click.option("--quiet", is_flag=True, help="Print nothing when valid.")
+def validate(scenario, overrides, quiet):
+    """Check SCENARIO and print it resolved (every value, defaults included)."""
+    scn = _load(scenario, overrides)
+    if not quiet:
+        click.echo(f"# {scn.source}: valid")
+        click.echo(scn.resolved_toml(), nl=False)
+
+
+@cli.command()
+@click.argument("run_dir", required=False, type=click.Path(exists=True))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def info(run_dir, as_json):
+    """Versions, backends and devices (or, given RUN_DIR, what a run holds)."""
+    if run_dir is not None:
+        from .inspect import run_summary
+
+        data = run_summary(Path(run_dir))
+    else:
+        data = environment_info()
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        for k, v in data.items():
+            click.echo(f"{k}: {v}")
+
+
+def environment_info() -> dict:
+    import platform
+
+    import h5py
+    import numpy as np
+
+    from .backends import cupy_status
+    from .scenario import shipped_scenarios
+
+    ok, why = cupy_status()
+    data = {
+        "spatialtumor": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "numpy": np.__version__,
+        "h5py": h5py.__version__,
+        "hdf5": h5py.version.hdf5_version,
+        "cupy": _version_of("cupy"),
+        "vtk": _version_of("vtk"),
+        "backends": "numpy" + (", cupy" if ok else ""),
+        "cuda device": why,
+        "auto backend": "cupy" if ok else "numpy",
+        "shipped scenarios": ", ".join(sorted(shipped_scenarios())),
+    }
+    return data
+
+
+def _version_of(module: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    names = {"cupy": ["cupy-cuda13x", "cupy-cuda12x", "cupy"], "vtk": ["vtk"]}[module]
+    for n in names:
+        try:
+            return f"{version(n)} ({n})"
+        except PackageNotFoundError:
+            continue
+    return "not installed"
+
+
+@cli.command("check-backend")
+@click.option("--backend", type=click.Choice(["auto", "cupy"]), default="auto", show_default=True)
+def check_backend(backend):
+    """Run every CUDA kernel against its NumPy twin on this device; print max errors."""
+    from .backends import BackendError, get_backend
+
+    try:
+        be = get_backend(backend, "float64")
+    except BackendError as exc:
+        raise BadInput(str(exc)) from None
+    if be.name != "cupy":
+        click.echo(f"no CUDA device to check: {be.reason}")
+        sys.exit(1)
+    from .checks import format_contract, kernel_contract
+
+    rows = kernel_contract(be)
+    click.echo(f"device: {be.device}")
+    click.echo(format_contract(rows))
+    if not all(r["ok"] for r in rows):
+        sys.exit(1)
+
+
+def main():
+    cli(prog_name="spatialtumor")
+
+
+if __name__ == "__main__":
+    main()

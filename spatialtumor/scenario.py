@@ -1,0 +1,436 @@
+"""Scenario files: TOML validated by frozen pydantic models, with clear one-line errors.
+
+A scenario error always names the file and the dotted key, e.g.
+``scenarios/x.toml: fields.oxygen.difusivity: unknown key; allowed: boundary, decay, ...``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import typing
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from .cells_spec import CellsSpec
+from .clock import Clock
+from .transport import explicit_stability_limit
+
+FACE_NAMES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
+BUILTIN_DEFAULT = "default"
+
+
+class ScenarioError(Exception):
+    """A scenario that cannot run; ``str()`` is the one-line message shown to users."""
+
+    def __init__(self, source: str, key: str, message: str):
+        self.source, self.key, self.message = source, key, message
+        where = f"{source}: {key}" if key else source
+        super().__init__(f"{where}: {message}")
+
+
+class Spec(BaseModel):
+    """Base of every scenario table: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Number = float
+Vec3 = tuple[float, float, float]
+
+
+class RunSpec(Spec):
+    stop: float = Field(1440.0, gt=0, description="simulated duration [min]")
+    seed: int = Field(1, ge=0, description="random seed")
+    precision: Literal["auto", "float32", "float64"] = Field(
+        "auto", description="working precision; auto = float32 on GPU, float64 on CPU"
+    )
+
+
+class ClockSpec(Spec):
+    dt_diffusion: float = Field(0.1, gt=0, description="diffusion step [min]")
+    dt_mechanics: float = Field(0.1, gt=0, description="mechanics step [min]")
+    dt_phenotype: float = Field(6.0, gt=0, description="phenotype step [min]")
+
+
+class GridSpec(Spec):
+    nx: int = Field(gt=0, description="voxels along x")
+    ny: int = Field(gt=0, description="voxels along y")
+    nz: int = Field(gt=0, description="voxels along z")
+    spacing: float | Vec3 = Field(20.0, description="voxel edge [µm], or (dx, dy, dz)")
+    origin: Vec3 | None = Field(
+        None, description="lower corner (x, y, z) [µm]; default centres the domain on 0"
+    )
+
+    @field_validator("spacing")
+    @classmethod
+    def _positive(cls, v):
+        vals = v if isinstance(v, tuple) else (v,)
+        if any(s <= 0 for s in vals):
+            raise ValueError(f"spacing must be > 0, got {v}")
+        return v
+
+    @property
+    def spacing_xyz(self) -> Vec3:
+        s = self.spacing
+        return tuple(s) if isinstance(s, tuple) else (s, s, s)
+
+    @property
+    def origin_xyz(self) -> Vec3:
+        if self.origin is not None:
+            return self.origin
+        sp = self.spacing_xyz
+        return (-sp[0] * self.nx / 2, -sp[1] * self.ny / 2, -sp[2] * self.nz / 2)
+
+    @property
+    def voxels(self) -> int:
+        return self.nx * self.ny * self.nz
+
+
+class FaceBoundarySpec(Spec):
+    """Per-face boundary: a number is a Dirichlet wall value, "zero_flux" a closed wall."""
+
+    x_min: float | Literal["zero_flux"] = "zero_flux"
+    x_max: float | Literal["zero_flux"] = "zero_flux"
+    y_min: float | Literal["zero_flux"] = "zero_flux"
+    y_max: float | Literal["zero_flux"] = "zero_flux"
+    z_min: float | Literal["zero_flux"] = "zero_flux"
+    z_max: float | Literal["zero_flux"] = "zero_flux"
+
+
+class FieldSpec(Spec):
+    diffusivity: float = Field(ge=0, description="D [µm²/min]")
+    decay: float = Field(0.0, ge=0, description="first-order decay λ [1/min]")
+    initial: float = Field(0.0, ge=0, description="initial concentration [units]")
+    units: str = Field("dimensionless", description="concentration units")
+    boundary: float | Literal["zero_flux"] | FaceBoundarySpec = Field(
+        "zero_flux", description="Dirichlet value on all faces, 'zero_flux', or a table per face"
+    )
+    solver: Literal["lod", "explicit"] = "lod"
+
+    def face_values(self) -> tuple[float | None, ...]:
+        """Dirichlet value per face (x_min … z_max), None for zero flux."""
+        b = self.boundary
+        if isinstance(b, FaceBoundarySpec):
+            vals = [getattr(b, f) for f in FACE_NAMES]
+        else:
+            vals = [b] * 6
+        return tuple(None if v == "zero_flux" else float(v) for v in vals)
+
+
+class SourceSpec(Spec):
+    """A fixed region releasing or consuming one field (see ``RegionSource``)."""
+
+    field: str
+    shape: Literal["sphere", "box"] = "sphere"
+    centre: Vec3 = (0.0, 0.0, 0.0)
+    radius: float = Field(0.0, ge=0, description="[µm]")
+    lower: Vec3 = (0.0, 0.0, 0.0)
+    upper: Vec3 = (0.0, 0.0, 0.0)
+    release: float = Field(0.0, ge=0, description="[units/min]")
+    rate: float = Field(0.0, ge=0, description="secretion rate toward target [1/min]")
+    target: float = Field(0.0, ge=0, description="[units]")
+    uptake: float = Field(0.0, ge=0, description="[1/min]")
+
+
+class OutputSpec(Spec):
+    every: float = Field(60.0, gt=0, description="snapshot interval [min]")
+    fields: list[str] | None = Field(None, description="fields to write (default: all)")
+    cells: bool = Field(True, description="write cells into snapshots")
+    checkpoint_every: float = Field(
+        720.0, ge=0, description="checkpoint interval [min]; 0 = only at the end"
+    )
+    compression: bool = Field(False, description="gzip the datasets (smaller, slower)")
+
+
+class ScenarioSpec(Spec):
+    title: str = ""
+    description: str = ""
+    run: RunSpec = RunSpec()
+    clock: ClockSpec = ClockSpec()
+    grid: GridSpec
+    fields: dict[str, FieldSpec] = Field(default_factory=dict)
+    sources: list[SourceSpec] = Field(default_factory=list)
+    cells: CellsSpec | None = None
+    output: OutputSpec = OutputSpec()
+
+    @model_validator(mode="after")
+    def _has_fields(self):
+        if not self.fields and self.cells is None:
+            raise ValueError("a scenario needs at least one field or cells")
+        return self
+
+
+class Scenario:
+    """A validated scenario with where it came from."""
+
+    def __init__(self, spec: ScenarioSpec, source: str, raw: dict[str, Any]):
+        self.spec = spec
+        self.source = source
+        self.raw = raw
+
+    @property
+    def name(self) -> str:
+        return Path(self.source).stem
+
+    def resolved(self) -> dict[str, Any]:
+        """Every value, defaults included, as plain TOML-able data."""
+        data = _drop_none(self.spec.model_dump(mode="json"))
+        data["grid"]["origin"] = list(self.spec.grid.origin_xyz)
+        return data
+
+    def resolved_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.resolved())
+
+
+# --- loading ---------------------------------------------------------------------------
+
+
+def shipped_scenarios() -> dict[str, Path]:
+    """Scenario files shipped with the package (wheel) or the checkout, by name."""
+    out: dict[str, Path] = {}
+    for folder in _scenario_dirs():
+        for p in sorted(folder.glob("*.toml")):
+            out.setdefault(p.stem, p)
+    return out
+
+
+def _scenario_dirs() -> list[Path]:
+    dirs = []
+    try:
+        pkg = resources.files("spatialtumor") / "scenarios"
+        if pkg.is_dir():
+            dirs.append(Path(str(pkg)))
+    except (ModuleNotFoundError, TypeError):  # pragma: no cover
+        pass
+    checkout = Path(__file__).resolve().parent.parent / "scenarios"
+    if checkout.is_dir():
+        dirs.append(checkout)
+    return dirs
+
+
+def resolve_path(name_or_path: str | os.PathLike | None) -> Path:
+    """A file path, or the name of a shipped scenario (``None`` → the built-in default)."""
+    if name_or_path is None:
+        name_or_path = BUILTIN_DEFAULT
+    p = Path(name_or_path)
+    if p.is_file():
+        return p
+    shipped = shipped_scenarios()
+    if str(name_or_path) in shipped:
+        return shipped[str(name_or_path)]
+    raise ScenarioError(
+        str(name_or_path),
+        "",
+        f"no such file, and no shipped scenario of that name "
+        f"(shipped: {', '.join(sorted(shipped)) or 'none'})",
+    )
+
+
+def load_scenario(
+    name_or_path: str | os.PathLike | None = None, overrides: list[str] | tuple = ()
+) -> Scenario:
+    """Read, override (``key.path=value``), validate and cross-check a scenario file."""
+    path = resolve_path(name_or_path)
+    source = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(source, "", f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(source, "", f"cannot read: {exc.strerror}") from None
+    return scenario_from_dict(raw, source, overrides)
+
+
+def scenario_from_dict(raw: dict[str, Any], source: str, overrides=()) -> Scenario:
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        apply_override(raw, item, source)
+    try:
+        spec = ScenarioSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise _first_error(exc, source) from None
+    cross_check(spec, source)
+    return Scenario(spec, source, raw)
+
+
+def apply_override(raw: dict[str, Any], item: str, source: str = "--set") -> None:
+    """Apply one ``dotted.key=value`` override; the value is parsed as TOML, else a string."""
+    if "=" not in item:
+        raise ScenarioError("--set", item, "expected KEY=VALUE, e.g. fields.oxygen.decay=0.2")
+    key, text = item.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    parts = key.split(".")
+    node: Any = raw
+    for depth, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            node = node[_list_index(node, part, ".".join(parts[: depth + 1]))]
+            continue
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        elif not isinstance(nxt, (dict, list)):
+            raise ScenarioError("--set", ".".join(parts[: depth + 1]), "is a value, not a table")
+        node = nxt
+    last = parts[-1]
+    if isinstance(node, list):
+        node[_list_index(node, last, key)] = value
+    else:
+        node[last] = value
+
+
+def _list_index(node: list, part: str, key: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise ScenarioError("--set", key, f"list index must be 0..{len(node) - 1}")
+    return int(part)
+
+
+def _first_error(exc: ValidationError, source: str) -> ScenarioError:
+    errors = exc.errors()
+    # a misspelt key also makes the right one "missing": report the misspelling
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = tuple(err["loc"])
+    # pydantic appends the union member / tag to the location; keep only real keys
+    keys = [str(p) for p in loc if not _is_type_tag(p)]
+    key = ".".join(keys)
+    etype = err["type"]
+    if etype == "extra_forbidden":
+        allowed = _allowed_keys(ScenarioSpec, loc[:-1])
+        msg = "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
+    elif etype == "missing":
+        msg = "required key is missing"
+    else:
+        got = err.get("input")
+        shown = repr(got) if not isinstance(got, dict) else "a table"
+        msg = f"{err['msg']} (got {shown})"
+    return ScenarioError(source, key, msg)
+
+
+def _is_type_tag(part) -> bool:
+    return isinstance(part, str) and (
+        part in ("float", "int", "str", "bool") or "[" in part or part.endswith("Spec")
+    )
+
+
+def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
+    """Keys allowed in the table at ``loc``, found by walking the model tree."""
+    node: Any = model
+    for part in loc:
+        if _is_type_tag(part):
+            continue
+        if isinstance(node, tuple):  # ("dict" | "list", inner model): part is a key / index
+            node = node[1]
+            continue
+        if not (isinstance(node, type) and issubclass(node, BaseModel)):
+            return []
+        info = node.model_fields.get(str(part))
+        if info is None:
+            return []
+        node = _model_in(info.annotation)
+    if isinstance(node, type) and issubclass(node, BaseModel):
+        return sorted(node.model_fields)
+    return []
+
+
+def _model_in(annotation):
+    """The model inside an annotation: a model, ("dict", model), ("list", model) or None."""
+    origin = typing.get_origin(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    args = typing.get_args(annotation)
+    if origin is dict and len(args) == 2:
+        inner = _model_in(args[1])
+        return ("dict", inner) if inner is not None else None
+    if origin is list and args:
+        inner = _model_in(args[0])
+        return ("list", inner) if inner is not None else None
+    for a in args:
+        m = _model_in(a)
+        if m is not None:
+            return m
+    return None
+
+
+def cross_check(spec: ScenarioSpec, source: str) -> None:
+    """Checks that span several keys: names, clocks, stability, memory."""
+    c = spec.clock
+    try:
+        Clock(c.dt_diffusion, c.dt_mechanics, c.dt_phenotype)
+    except ValueError as exc:
+        raise ScenarioError(source, "clock", str(exc)) from None
+    for i, s in enumerate(spec.sources):
+        if s.field not in spec.fields:
+            raise ScenarioError(
+                source, f"sources.{i}.field", f"unknown field {s.field!r}; fields: {_names(spec)}"
+            )
+    if spec.output.fields is not None:
+        for name in spec.output.fields:
+            if name not in spec.fields:
+                raise ScenarioError(
+                    source, "output.fields", f"unknown field {name!r}; fields: {_names(spec)}"
+                )
+    sp = spec.grid.spacing_xyz
+    for name, f in spec.fields.items():
+        if f.solver == "explicit":
+            limit = explicit_stability_limit([f.diffusivity], sp)
+            if c.dt_diffusion > limit:
+                raise ScenarioError(
+                    source,
+                    f"fields.{name}.solver",
+                    f"explicit step unstable: clock.dt_diffusion = {c.dt_diffusion} min > "
+                    f'{limit:.4g} min (1 / (2 D Σ 1/h²)); use solver = "lod" or a smaller step',
+                )
+    if spec.cells is not None:
+        spec.cells.cross_check(spec, source)
+    need = estimate_bytes(spec, itemsize=4)
+    have = host_memory_bytes()
+    if need > have:
+        raise ScenarioError(
+            source,
+            "grid",
+            f"{spec.grid.nx}×{spec.grid.ny}×{spec.grid.nz} voxels × {len(spec.fields)} fields "
+            f"needs about {need / 2**30:.1f} GiB even in float32, more than this machine's "
+            f"{have / 2**30:.1f} GiB",
+        )
+
+
+def _names(spec: ScenarioSpec) -> str:
+    return ", ".join(spec.fields) or "none"
+
+
+def estimate_bytes(spec: ScenarioSpec, itemsize: int) -> int:
+    """Rough device bytes a run needs: fields + sources + uptake + scratch, and cells."""
+    nf = max(len(spec.fields), 1)
+    field_bytes = 4 * spec.grid.voxels * nf * itemsize
+    cell_bytes = spec.cells.estimate_bytes(itemsize) if spec.cells is not None else 0
+    return field_bytes + cell_bytes
+
+
+def host_memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover
+        return 1 << 40
+
+
+def _drop_none(value):
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
