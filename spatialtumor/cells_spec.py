@@ -42,8 +42,11 @@ class GrowthSpec(_Spec):
     necrosis_max: float = Field(2.5, ge=0, description="necrosis rate is maximal below [mmHg]")
     necrosis_rate: float = Field(1.0 / 360.0, ge=0, description="max necrosis rate [1/min]")
     apoptosis_rate: float = Field(5.31667e-5, ge=0, description="apoptosis rate [1/min]")
-    dead_clearance: float = Field(
-        1.0 / 1440.0, ge=0, description="removal rate of dead cells (lysis/phagocytosis) [1/min]"
+    apoptosis_duration: float = Field(
+        516.0, gt=0, description="time an apoptotic cell stays before removal [min]"
+    )
+    necrotic_clearance: float = Field(
+        1.0 / 86400.0, ge=0, description="removal rate of necrotic cells [1/min]"
     )
 
 

@@ -9,6 +9,7 @@ backend precision and the resolved scenario.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -89,22 +90,32 @@ def write_checkpoint(sim, path: str | Path) -> Path:
         f.attrs["field_names"] = list(sim.fields.names)
         f.create_dataset("fields", data=be.asnumpy(sim.fields.values))
         if sim.population is not None:
-            g = f.create_group("population")
-            for key, value in sim.population.state_dict().items():
-                arr = np.asarray(value)
-                if arr.ndim == 0:
-                    g.attrs[key] = arr
-                else:
-                    g.create_dataset(key, data=arr)
-        for name, proc in getattr(sim, "stateful", {}).items():
-            g = f.create_group(f"process/{name}")
-            for key, value in proc.state_dict().items():
-                g.create_dataset(key, data=np.asarray(value))
+            _write_tree(f.create_group("population"), sim.population.state_dict())
+        for name, proc in sim.stateful.items():
+            _write_tree(f.create_group(f"process/{name}"), proc.state_dict())
         f.flush()
         os.fsync(f.id.get_vfd_handle())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
     return path
+
+
+def _write_tree(group, tree: dict) -> None:
+    """Nested dict → HDF5: arrays as datasets, dicts as groups, the rest as JSON attributes."""
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            _write_tree(group.create_group(key), value)
+        elif isinstance(value, np.ndarray):
+            group.create_dataset(key, data=value)
+        else:
+            group.attrs[key] = json.dumps(value)
+
+
+def _read_tree(group) -> dict:
+    out = {k: json.loads(v) for k, v in group.attrs.items()}
+    for key, item in group.items():
+        out[key] = _read_tree(item) if isinstance(item, h5py.Group) else item[...]
+    return out
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -139,14 +150,8 @@ def read_checkpoint(path: str | Path) -> dict:
             data = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
             data["fields"] = f["fields"][...]
             if "population" in f:
-                g = f["population"]
-                pop = {k: g[k][...] for k in g}
-                pop.update({k: g.attrs[k] for k in g.attrs})
-                data["population"] = pop
-            data["process"] = {}
-            if "process" in f:
-                for name, g in f["process"].items():
-                    data["process"][name] = {k: g[k][...] for k in g}
+                data["population"] = _read_tree(f["population"])
+            data["process"] = {n: _read_tree(g) for n, g in f.get("process", {}).items()}
     except (OSError, KeyError) as exc:
         raise CheckpointError(f"{path}: unreadable checkpoint ({exc})") from None
     return data
@@ -161,8 +166,10 @@ def restore(sim, data: dict) -> None:
     if "population" in data:
         if sim.population is None:
             raise CheckpointError("checkpoint has cells but the scenario has none")
-        sim.population.load_state_dict(data["population"])
-    for name, state in data.get("process", {}).items():
+        sim.population = type(sim.population).from_state_dict(
+            sim.backend, data["population"], kinds=sim.population.kinds
+        )
+    for name, state in data["process"].items():
         sim.stateful[name].load_state_dict(state)
     sim.step_index = int(data["step"])
 

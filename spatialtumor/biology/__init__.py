@@ -1,0 +1,1 @@
+"""Cell biology: one module per cell kind's fate rules."""
