@@ -387,7 +387,7 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
     sp = spec.grid.spacing_xyz
     for name, f in spec.fields.items():
         if f.solver == "explicit":
-            limit = explicit_stability_limit([f.diffusivity], sp)
+            limit = explicit_stability_limit(f.diffusivity, sp, f.decay)
             if c.dt_diffusion > limit:
                 raise ScenarioError(
                     source,

@@ -85,13 +85,13 @@ class Transport:
         ne = len(fields) - nl
         self._explicit = None
         if ne:
-            limit = explicit_stability_limit(diff[nl:], grid.spacing)
-            if self.dt > limit:
-                bad = fields.names[nl + int(np.argmax(diff[nl:]))]
-                raise ValueError(
-                    f"explicit step for field {bad!r} is unstable: dt_diffusion = {self.dt} min "
-                    f"> {limit:.4g} min = 1 / (2 D Σ 1/h²)"
-                )
+            for f in range(nl, len(fields)):
+                limit = explicit_stability_limit(diff[f], grid.spacing, decay[f])
+                if self.dt > limit:
+                    raise ValueError(
+                        f"explicit step for field {fields.names[f]!r} is unstable: dt_diffusion "
+                        f"= {self.dt} min > {limit:.4g} min = 1 / (2 D Σ 1/h² + λ)"
+                    )
             self._explicit = (
                 be.asarray(1.0 / grid.spacing**2),
                 be.asarray(diff[nl:]),
@@ -116,9 +116,14 @@ class Transport:
             values[nl:] = scratch
 
 
-def explicit_stability_limit(diffusivity, spacing) -> float:
-    """Largest stable explicit step ``1 / (2 max(D) Σ 1/h²)`` [min] (inf when D = 0)."""
-    dmax = float(np.max(diffusivity)) if len(diffusivity) else 0.0
-    if dmax == 0.0:
+def explicit_stability_limit(diffusivity, spacing, decay=None) -> float:
+    """Largest explicit step that keeps every species monotone (and so non-negative) [min].
+
+    ``min over species of 1 / (2 D Σ 1/h² + λ)``; inf when no species diffuses or decays.
+    """
+    d = np.atleast_1d(np.asarray(diffusivity, dtype=np.float64))
+    lam = np.zeros_like(d) if decay is None else np.atleast_1d(np.asarray(decay, dtype=float))
+    rate = 2.0 * d * float(np.sum(1.0 / np.asarray(spacing, dtype=np.float64) ** 2)) + lam
+    if rate.size == 0 or float(np.max(rate)) == 0.0:
         return float("inf")
-    return 1.0 / (2.0 * dmax * float(np.sum(1.0 / np.asarray(spacing) ** 2)))
+    return float(1.0 / np.max(rate))

@@ -228,11 +228,6 @@ def test_explicit_refuses_unstable_dt_and_names_the_field(numpy_backend):
     st.Transport(lod_only, 100.0)  # implicit: unconditionally stable
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="explicit stability check ignores decay: dt = 1/(2 D Σ 1/h²) is accepted for λ > 0, "
-    "where the highest mode is amplified by -(1 + λ dt); bound should be 2/(4 D Σ 1/h² + λ)",
-)
 def test_explicit_step_accepted_by_transport_is_stable_with_decay(numpy_backend):
     """An accepted explicit step must not amplify a checkerboard or make values negative.
 
