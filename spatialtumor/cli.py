@@ -28,9 +28,12 @@ def _load(scenario, overrides):
     from .scenario import ScenarioError, load_scenario
 
     try:
-        return load_scenario(scenario, list(overrides))
+        scn = load_scenario(scenario, list(overrides))
     except ScenarioError as exc:
         raise BadInput(str(exc)) from None
+    for w in scn.warnings:
+        click.echo(f"warning: {w}", err=True)
+    return scn
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -177,6 +177,7 @@ class Scenario:
         self.spec = spec
         self.source = source
         self.raw = raw
+        self.warnings: list[str] = accuracy_warnings(spec, source)
 
     @property
     def name(self) -> str:
@@ -407,6 +408,40 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
             f"needs about {need / 2**30:.1f} GiB even in float32, more than this machine's "
             f"{have / 2**30:.1f} GiB",
         )
+
+
+#: cells fill at most this fraction of a voxel (close packing), for the uptake estimate
+PACKING = 0.74
+#: dt·U above which the source/sink splitting error is worth a warning
+SPLITTING_LIMIT = 0.25
+
+
+def accuracy_warnings(spec: ScenarioSpec, source: str) -> list[str]:
+    """Valid but inaccurate settings, one line each.
+
+    The exchange step and the transport step are split (first order); their error grows
+    with ``dt_diffusion · U``, U the largest uptake a voxel can see [1/min] (cells packed
+    at 74 % of the voxel, or a fixed uptake region).
+    """
+    out = []
+    dt = spec.clock.dt_diffusion
+    for name in spec.fields:
+        u = 0.0
+        if spec.cells is not None:
+            for k in spec.cells.kinds.values():
+                e = k.exchange.get(name)
+                if e is not None:
+                    u = max(u, PACKING * (e.rate + e.uptake))
+        for r in spec.sources:
+            if r.field == name:
+                u = max(u, r.rate + r.uptake)
+        if dt * u > SPLITTING_LIMIT:
+            out.append(
+                f"{source}: clock.dt_diffusion: dt·U = {dt * u:.2g} for field {name!r} "
+                f"(U up to {u:.3g} /min): the exchange/transport splitting error grows with it; "
+                f"dt_diffusion <= {0.1 / u:.2g} min keeps dt·U <= 0.1"
+            )
+    return out
 
 
 def _names(spec: ScenarioSpec) -> str:
