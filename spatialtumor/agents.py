@@ -487,8 +487,8 @@ def read_cells_csv(path, kind_names: Sequence[str], lower, upper) -> dict[str, n
     if outside.size:
         r = int(outside[0])
         raise ValueError(
-            f"{path}, line {r + 2}: cell at {tuple(pos[r])} µm is outside the domain "
-            f"{tuple(lo)}..{tuple(hi)} µm"
+            f"{path}, line {r + 2}: cell at {_xyz(pos[r])} µm is outside the domain "
+            f"{_xyz(lo)}..{_xyz(hi)} µm"
         )
     out["position"] = pos
     out["kind"] = codes.astype(np.int16)
@@ -500,3 +500,7 @@ def read_cells_csv(path, kind_names: Sequence[str], lower, upper) -> dict[str, n
             raise ValueError(f"{path}, line {r + 2}: radius must be > 0, got {rad[r]}")
         out["radius"] = rad
     return out
+
+
+def _xyz(v) -> str:
+    return "(" + ", ".join(repr(float(x)) for x in v) + ")"
