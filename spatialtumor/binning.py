@@ -84,6 +84,7 @@ class Binning:
     cell_bin : (N,) int64 — bin of each row (``n_bins`` for dead rows)
     order : (N,) int64 — rows sorted by (bin, id); dead rows last
     start, end : (n_bins,) int64 — ``order[start[b]:end[b]]`` are the rows in bin b
+        (exclusive / inclusive prefix sums of the integer bin counts)
     max_occupancy : int or None — largest bin count, computed on request (host read)
     """
 
@@ -125,10 +126,9 @@ def bin_cells(xp, grid: BinGrid, positions, alive, ids=None) -> Binning:
     """
     cell_bin = grid.bin_of(xp, positions, alive)
     order = sort_order(xp, cell_bin, ids)
-    sorted_bins = cell_bin[order]
-    edges = xp.arange(grid.n_bins + 1, dtype=xp.int64)
-    bounds = xp.searchsorted(sorted_bins, edges, side="left")
-    return Binning(grid, cell_bin, order, bounds[:-1], bounds[1:])
+    counts = xp.bincount(cell_bin, minlength=grid.n_bins + 1)[: grid.n_bins]
+    end = xp.cumsum(counts)
+    return Binning(grid, cell_bin, order, end - counts, end)
 
 
 def bin_population(population, grid: BinGrid) -> Binning:

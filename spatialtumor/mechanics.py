@@ -209,9 +209,8 @@ class Mechanics:
             cap = max(n, pop.capacity)
             self._velocity = xp.zeros((cap, 3), dtype=pop.specs["position"][0])
         vel = self._velocity[:n]
-        self.binning = bin_population(pop, self.bins)
         if self.interacting:
-            b = self.binning
+            self.binning = b = bin_population(pop, self.bins)
             pop.backend.kernels.pair_forces(
                 pop["position"],
                 pop["radius"],

@@ -99,7 +99,17 @@ def test_sum_does_not_depend_on_row_order(rng):
         b = bin_cells(np, grid, pos[p], alive, ids[p])
         out = np.zeros((n, 3))
         pair_forces(
-            pos[p], radius, kind, b.cell_bin, b.order, b.start, b.end, grid.dims, rep, adh, reach,
+            pos[p],
+            radius,
+            kind,
+            b.cell_bin,
+            b.order,
+            b.start,
+            b.end,
+            grid.dims,
+            rep,
+            adh,
+            reach,
             out,
         )
         outs.append(out)
