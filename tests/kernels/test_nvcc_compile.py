@@ -19,6 +19,7 @@ from spatialtumor.backends import kernel_source
 ROOT = Path(__file__).resolve().parents[2]
 KERNELS = ROOT / "kernels"
 CU_FILES = sorted(KERNELS.glob("*.cu"))
+HEADERS = sorted(KERNELS.glob("*.cuh"))
 ARCHS = ["sm_80", "sm_90"]
 
 
@@ -36,7 +37,8 @@ def test_nvcc_compiles_to_ptx(source, arch, tmp_path):
 
 
 def _find_nvrtc():
-    """libnvrtc from the system, a CUDA toolkit or the nvidia-cuda-nvrtc wheel, or None."""
+    """``(libnvrtc, CUDA include folder or None)`` from the system, a CUDA toolkit or the
+    nvidia-cuda-nvrtc wheel; ``(None, None)`` when there is none."""
     candidates = []
     name = ctypes.util.find_library("nvrtc")
     if name:
@@ -55,10 +57,14 @@ def _find_nvrtc():
         if "builtins" in cand:
             continue
         try:
-            return ctypes.CDLL(cand)
+            lib = ctypes.CDLL(cand)
         except OSError:
             continue
-    return None
+        # CuPy also puts the CUDA runtime headers on the include path
+        path = Path(cand)
+        include = path.parent.parent / "include" if path.is_absolute() else None
+        return lib, include if include is not None and include.is_dir() else None
+    return None, None
 
 
 def _nvrtc_compile(lib, source: str, name: str, options: list[str]) -> tuple[int, str]:
@@ -81,17 +87,32 @@ def _nvrtc_compile(lib, source: str, name: str, options: list[str]) -> tuple[int
 @pytest.mark.parametrize("source", CU_FILES, ids=lambda p: p.name)
 def test_nvrtc_compiles_like_cupy(source, arch):
     """NVRTC has no host headers: compile with the options ``load_raw_module`` uses."""
-    lib = _find_nvrtc()
+    lib, cuda_include = _find_nvrtc()
     if lib is None:
         pytest.skip("libnvrtc not found")
-    # CuPy adds these two to every RawModule compiled with NVRTC
+    # CuPy adds these to every RawModule compiled with NVRTC
     options = list(kernel_source.compile_options()) + [
         "-ftz=true",
         "--device-as-default-execution-space",
         f"-arch={arch}",
     ]
+    if cuda_include is not None:
+        options.append(f"-I{cuda_include}")
     rc, log = _nvrtc_compile(lib, source.read_text(), source.name, options)
     assert rc == 0, f"NVRTC {' '.join(options)} {source.name}:\n{log}"
+
+
+@pytest.mark.parametrize("header", HEADERS, ids=lambda p: p.name)
+def test_header_compiles_alone_with_nvrtc(header):
+    """A header that a kernel may include must compile under NVRTC on its own too."""
+    lib, cuda_include = _find_nvrtc()
+    if lib is None:
+        pytest.skip("libnvrtc not found")
+    options = list(kernel_source.compile_options()) + ["--device-as-default-execution-space"]
+    options += ["-arch=sm_80"] + ([f"-I{cuda_include}"] if cuda_include else [])
+    source = f'#include "{header.name}"\nextern "C" __global__ void probe() {{}}\n'
+    rc, log = _nvrtc_compile(lib, source, "probe.cu", options)
+    assert rc == 0, f"NVRTC, {header.name} included alone:\n{log}"
 
 
 @pytest.mark.parametrize("source", CU_FILES, ids=lambda p: p.name)
