@@ -133,6 +133,9 @@ class Mechanics:
     fields : Fields holding the chemotaxis attractants (needed if any kind has one)
     repulsion, adhesion : optional (nk, nk) pair matrices [µm/min] replacing the
         geometric means (e.g. kind-to-kind adhesion affinities)
+
+    After a step, ``binning`` holds the (bin, id) sort of the positions *before* the move
+    (None when no kind has pair forces); contact searches may reuse it within the step.
     """
 
     clock = "mechanics"
@@ -188,8 +191,12 @@ class Mechanics:
             raise ValueError(f"chemotaxis toward {self.chemotaxis} needs the fields")
         for name in self.chemotaxis:
             fields.index(name)  # KeyError naming the fields if unknown
-        self.kind_field = np.array(
-            [self.chemotaxis.index(k.chemotaxis_field) if k.chemotaxis_field else -1 for k in kinds]
+        self.kind_field = be.asarray(
+            [
+                self.chemotaxis.index(k.chemotaxis_field) if k.chemotaxis_field else -1
+                for k in kinds
+            ],
+            dtype=np.int64,
         )
         if self.motile:
             population.add_column("motility_direction", "float", (3,), 0.0)
@@ -239,7 +246,7 @@ class Mechanics:
         gradient = None
         if self.chemotaxis:
             gradient = xp.zeros((pop.size, 3), dtype=pop.specs["position"][0])
-            kf = xp.asarray(self.kind_field)[kind]
+            kf = self.kind_field[kind]
             for f, name in enumerate(self.chemotaxis):
                 g = sample_gradient(self.fields.grid, self.fields[name], pop["position"])
                 gradient = xp.where((kf == f)[:, None], g, gradient)
