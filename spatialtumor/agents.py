@@ -212,6 +212,14 @@ class Population:
     def __len__(self) -> int:
         return self.n
 
+    def kind_counts(self) -> np.ndarray:
+        """Live cells per kind, (nk,) int64 on the host (one small device→host copy)."""
+        xp = self.xp
+        k = self.columns["kind"][: self.size].astype(xp.int64)
+        k = xp.where(self.columns["alive"][: self.size], k, len(self.kind_names))
+        counts = xp.bincount(k, minlength=len(self.kind_names) + 1)
+        return self.backend.asnumpy(counts[: len(self.kind_names)]).astype(np.int64)
+
     def mark_changed(self) -> None:
         """Record that positions or the alive mask changed (invalidates cached sorts)."""
         self.version += 1

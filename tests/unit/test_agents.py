@@ -93,6 +93,14 @@ def test_random_divisions_and_deaths_keep_ids_unique_and_stable(backend):
     assert pop.size == pop.n == len(model)
 
 
+def test_kind_counts(backend):
+    pop = Population(backend, KINDS)
+    assert pop.kind_counts().tolist() == [0, 0]
+    pop.append({"position": np.zeros((5, 3)), "kind": np.array([1, 1, 0, 1, 0])})
+    pop.kill(np.array([False, True, False, False, False]))
+    assert pop.kind_counts().tolist() == [2, 2]
+
+
 def test_compact_keeps_order_and_clears_tail(backend):
     pop = Population(backend, KINDS)
     pop.add_cells("tumour", np.arange(15.0).reshape(5, 3))
