@@ -7,48 +7,48 @@
 //   R = r_i + r_j,  R_A = a_{k_i} r_i + a_{k_j} r_j,  units: um, um/min
 //
 // One thread per row; rows whose bin is the sentinel (n_bins) get zero velocity.
-#include <stdint.h>
+// No standard headers (NVRTC has none): 64-bit integers are long long, kinds short.
 
 template <typename T>
 __device__ __forceinline__ void pair_forces_impl(
-    const T *__restrict__ position, const T *__restrict__ radius, const int16_t *__restrict__ kind,
-    const int64_t *__restrict__ cell_bin, const int64_t *__restrict__ order,
-    const int64_t *__restrict__ bin_start, const int64_t *__restrict__ bin_end, int64_t n,
-    int64_t nx, int64_t ny, int64_t nz, const T *__restrict__ repulsion,
-    const T *__restrict__ adhesion, const T *__restrict__ adhesion_distance, int64_t nk,
+    const T *__restrict__ position, const T *__restrict__ radius, const short *__restrict__ kind,
+    const long long *__restrict__ cell_bin, const long long *__restrict__ order,
+    const long long *__restrict__ bin_start, const long long *__restrict__ bin_end, long long n,
+    long long nx, long long ny, long long nz, const T *__restrict__ repulsion,
+    const T *__restrict__ adhesion, const T *__restrict__ adhesion_distance, long long nk,
     T *__restrict__ out) {
-    const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= n) return;
-    const int64_t nb = nx * ny * nz;
-    const int64_t b = cell_bin[i];
+    const long long nb = nx * ny * nz;
+    const long long b = cell_bin[i];
     T vx = 0, vy = 0, vz = 0;
     if (b < nb) {
-        const int64_t bi = b % nx, bj = (b / nx) % ny, bk = b / (nx * ny);
+        const long long bi = b % nx, bj = (b / nx) % ny, bk = b / (nx * ny);
         const T xi = position[3 * i], yi = position[3 * i + 1], zi = position[3 * i + 2];
         const T ri = radius[i];
-        const int64_t ki = kind[i];
+        const long long ki = kind[i];
         const T ai = adhesion_distance[ki] * ri;
         const T one = (T)1;
         const T tiny = (T)1e-5;
         for (int dz = -1; dz <= 1; ++dz) {
-            const int64_t k = bk + dz;
+            const long long k = bk + dz;
             if (k < 0 || k >= nz) continue;
             for (int dy = -1; dy <= 1; ++dy) {
-                const int64_t j = bj + dy;
+                const long long j = bj + dy;
                 if (j < 0 || j >= ny) continue;
                 for (int dx = -1; dx <= 1; ++dx) {
-                    const int64_t ii = bi + dx;
+                    const long long ii = bi + dx;
                     if (ii < 0 || ii >= nx) continue;
-                    const int64_t nbin = (k * ny + j) * nx + ii;
-                    const int64_t e = bin_end[nbin];
-                    for (int64_t s = bin_start[nbin]; s < e; ++s) {
-                        const int64_t o = order[s];
+                    const long long nbin = (k * ny + j) * nx + ii;
+                    const long long e = bin_end[nbin];
+                    for (long long s = bin_start[nbin]; s < e; ++s) {
+                        const long long o = order[s];
                         if (o == i) continue;
                         const T ddx = xi - position[3 * o];
                         const T ddy = yi - position[3 * o + 1];
                         const T ddz = zi - position[3 * o + 2];
                         const T d = sqrt(ddx * ddx + ddy * ddy + ddz * ddz);
-                        const int64_t ko = kind[o];
+                        const long long ko = kind[o];
                         const T ro = radius[o];
                         const T big_r = ri + ro;
                         const T big_ra = ai + adhesion_distance[ko] * ro;
@@ -73,10 +73,10 @@ __device__ __forceinline__ void pair_forces_impl(
 
 #define PAIR_FORCES(SUFFIX, T)                                                                 \
     extern "C" __global__ void pair_forces_##SUFFIX(                                           \
-        const T *position, const T *radius, const int16_t *kind, const int64_t *cell_bin,      \
-        const int64_t *order, const int64_t *bin_start, const int64_t *bin_end, int64_t n,     \
-        int64_t nx, int64_t ny, int64_t nz, const T *repulsion, const T *adhesion,             \
-        const T *adhesion_distance, int64_t nk, T *out) {                                      \
+        const T *position, const T *radius, const short *kind, const long long *cell_bin,      \
+        const long long *order, const long long *bin_start, const long long *bin_end, long long n,     \
+        long long nx, long long ny, long long nz, const T *repulsion, const T *adhesion,             \
+        const T *adhesion_distance, long long nk, T *out) {                                      \
         pair_forces_impl<T>(position, radius, kind, cell_bin, order, bin_start, bin_end, n,    \
                             nx, ny, nz, repulsion, adhesion, adhesion_distance, nk, out);      \
     }

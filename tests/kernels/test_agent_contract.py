@@ -114,8 +114,8 @@ _SIGNATURE = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)\)
 _TYPES = {
     "float": np.float32,
     "double": np.float64,
-    "int64_t": np.int64,
-    "int16_t": np.int16,
+    "long long": np.int64,
+    "short": np.int16,
     "bool": np.bool_,
 }
 _CT = {np.float32: ctypes.c_float, np.float64: ctypes.c_double, np.int64: ctypes.c_int64}
@@ -125,7 +125,7 @@ def _params(text):
     out = []
     for p in text.split(","):
         p = " ".join(p.replace("*", " * ").split())
-        m = re.match(r"(?:const )?(\w+)( \*)? (\w+)$", p)
+        m = re.match(r"(?:const )?(.+?)( \*)? (\w+)$", p)
         out.append((m.group(1), bool(m.group(2)), m.group(3)))
     return out
 

@@ -107,7 +107,7 @@ def test_cuda_header_gives_identical_bits(tmp_path):
     src.write_text(
         '#include "random.cuh"\n#include <cstdio>\n'
         "int main(){ long long ids[4] = {0, 5, 123456789, (3LL << 48) | 42};\n"
-        "uint64_t p = st_random::key_prefix(987654321ull, 31ull);\n"
+        "unsigned long long p = st_random::key_prefix(987654321ull, 31ull);\n"
         "for (int a = 0; a < 4; ++a) for (unsigned k = 0; k < 3; ++k)\n"
         '  printf("%llu %.17g\\n", (unsigned long long)st_random::hash_key(p, ids[a], 2u, k),'
         " st_random::uniform(p, ids[a], 2u, k));\n"
