@@ -75,7 +75,8 @@ class CellKind:
     speed : motility speed v [µm/min]
     persistence : mean time between direction changes τ [min]
     chemotaxis_field : name of the field whose gradient biases motility, or None
-    chemotaxis_bias : b in [0, 1]: 0 = unbiased random walk, 1 = straight up the gradient
+    chemotaxis_bias : drift fraction in [0, 1]: the mean speed up the gradient is bias × speed
+        (0 = unbiased random walk, 1 = straight up the gradient)
     exchange : per-field secretion/uptake, ``{field name: FieldExchange}``
     """
 

@@ -28,7 +28,9 @@ class ExchangeSpec(_Spec):
 
 class ChemotaxisSpec(_Spec):
     field: str
-    bias: float = Field(0.5, ge=0, le=1, description="0 = random walk, 1 = straight up-gradient")
+    bias: float = Field(
+        0.5, ge=0, le=1, description="drift fraction: mean speed up the gradient = bias × speed"
+    )
 
 
 class GrowthSpec(_Spec):

@@ -279,7 +279,9 @@ def check_backend(backend):
         click.echo(f"no CUDA device to check: {be.reason}")
         sys.exit(1)
     from .checks import format_contract, kernel_contract
+    from .checks_agents import register
 
+    register()  # the cell-layer kernels join the diffusion kernels
     rows = kernel_contract(be)
     click.echo(f"device: {be.device}")
     click.echo(format_contract(rows))

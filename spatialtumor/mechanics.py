@@ -69,6 +69,44 @@ def apply_walls(xp, position, lower, upper, mode: str = "reflect"):
     return position
 
 
+def drift_fraction(weight: float) -> float:
+    """Mean of ``ê · normalise((1 − w) u + w ê)`` for ``u`` uniform on the sphere.
+
+    With ``a = 1 − w`` and ``s = a² + w² + 2 a w μ`` (μ = u·ê uniform on [−1, 1]) the
+    mean is ``1/(8 a w²) [⅔ s^{3/2} + 2 (w² − a²) s^{1/2}]`` between ``s = (a − w)²`` and 1.
+    """
+    w = float(weight)
+    if w <= 0.0:
+        return 0.0
+    if w >= 1.0:
+        return 1.0
+    a = 1.0 - w
+
+    def prim(r):  # r = √s
+        return (2.0 / 3.0) * r**3 + 2.0 * (w * w - a * a) * r
+
+    return (prim(1.0) - prim(abs(a - w))) / (8.0 * a * w * w)
+
+
+def direction_weight(bias: float) -> float:
+    """The weight ``w`` of the gradient in a new direction that makes the drift ``bias · v``.
+
+    ``bias`` in [0, 1] is the mean fraction of the speed spent up the gradient; PhysiCell's
+    rule ``normalise((1 − w) u + w ê)`` drifts at ``v E(w)`` (see :func:`drift_fraction`),
+    so ``w = E⁻¹(bias)``, found by bisection (E rises monotonically from 0 to 1).
+    """
+    b = float(bias)
+    if not 0.0 <= b <= 1.0:
+        raise ValueError(f"chemotaxis bias must be in [0, 1], got {bias}")
+    if b in (0.0, 1.0):
+        return b
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if drift_fraction(mid) < b else (lo, mid)
+    return 0.5 * (lo + hi)
+
+
 def update_directions(
     xp,
     direction,
@@ -91,13 +129,14 @@ def update_directions(
     ids, kind, alive : (N,) — cell ids (keys of the random draws), kind index, alive mask
     dt : mechanics step [min]
     persistence : (nk,) — τ per kind [min]; a cell switches with probability ``min(1, dt/τ)``
-    bias : (nk,) — chemotactic bias b per kind [-]
+    bias : (nk,) — weight w of the gradient in a new direction, per kind [-]
+        (:func:`direction_weight` of the drift fraction)
     gradient : (N, 3) or None — gradient of the attractant at each cell [units/µm]
     seed, step : keys of the counter-based draws
 
     Notes
     -----
-    New direction ``normalise((1 − b) u + b ∇c/|∇c|)`` with u uniform on the sphere
+    New direction ``normalise((1 − w) u + w ∇c/|∇c|)`` with u uniform on the sphere
     (PhysiCell's ``update_motility_vector``); where ``∇c = 0`` the walk is unbiased. A cell
     without a direction yet (zero vector) always switches.
     """
@@ -184,7 +223,8 @@ class Mechanics:
         self.interacting = bool(np.any(rep) or np.any(adh))
         self.speed = be.asarray([k.speed for k in kinds])
         self.persistence = be.asarray([k.persistence for k in kinds])
-        self.bias = be.asarray([k.chemotaxis_bias for k in kinds])
+        # the user's bias is the drift fraction; the direction rule needs its weight
+        self.bias = be.asarray([direction_weight(k.chemotaxis_bias) for k in kinds])
         self.motile = any(k.speed > 0 for k in kinds)
         self.chemotaxis = sorted({k.chemotaxis_field for k in kinds if k.chemotaxis_field})
         if self.chemotaxis and fields is None:

@@ -96,9 +96,9 @@ def test_drift_fraction_formula_against_sampling():
     assert drift_fraction(1e-9) == pytest.approx(0.0, abs=1e-6)
 
 
-@pytest.mark.parametrize("bias", [0.5])
+@pytest.mark.parametrize("bias", [0.2, 0.5, 0.9])
 def test_chemotactic_drift_in_a_linear_gradient(backend, bias):
-    """Mean velocity up a linear gradient is v·E(b) (E(0.5) = 2/3; PhysiCell's rule)."""
+    """Mean velocity up a linear gradient is bias × speed (the bias is the drift fraction)."""
     v, tau, dt = 2.0, 5.0, 0.5
     grid = Grid(backend, (3, 3, 50), spacing=20.0)  # x from 0 to 1000 µm
     fields = Fields(grid, signal=Species(diffusivity=0.0))
@@ -122,5 +122,18 @@ def test_chemotactic_drift_in_a_linear_gradient(backend, bias):
         mech.step(s)
     disp = backend.asnumpy(pop["position"]) - y0
     drift = disp[:, 0].mean() / (steps * dt)
-    assert drift == pytest.approx(v * drift_fraction(bias), rel=0.05)
-    assert abs(drift - v * bias) > 0.1 * v  # E(b) ≠ b: the bias is not the drift fraction
+    print(f"bias {bias}: drift {drift:.4f} µm/min, bias × speed {bias * v:.4f} µm/min")
+    assert drift == pytest.approx(v * bias, rel=0.05)
+
+
+def test_direction_weight_inverts_drift_fraction():
+    from spatialtumor.mechanics import direction_weight
+    from spatialtumor.mechanics import drift_fraction as package_drift
+
+    for b in (0.05, 0.2, 0.5, 2.0 / 3.0, 0.9, 0.99):
+        w = direction_weight(b)
+        assert package_drift(w) == pytest.approx(b, abs=1e-12)
+        assert drift_fraction(w) == pytest.approx(b, abs=1e-12)  # the test's own closed form
+    assert direction_weight(0.0) == 0.0 and direction_weight(1.0) == 1.0
+    with pytest.raises(ValueError):
+        direction_weight(1.5)
