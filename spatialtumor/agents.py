@@ -34,6 +34,8 @@ BASE_COLUMNS: dict[str, tuple[Any, tuple[int, ...], Any]] = {
     "age": ("float", (), 0.0),  # [min]
     "state": (np.int8, (), 0),  # cycle / life state code, meaning set by the biology
     "alive": (np.bool_, (), False),
+    # takes part in exchange and motility (False for dead cells that still occupy space)
+    "active": (np.bool_, (), False),
 }
 
 
@@ -280,7 +282,7 @@ class Population:
             col = self.columns[name]
             if name in columns:
                 col[rows] = xp.asarray(columns[name], dtype=dt)
-            elif name == "alive":
+            elif name in ("alive", "active"):
                 col[rows] = True
             elif name == "id":
                 col[rows] = self.new_ids(m)
@@ -311,8 +313,9 @@ class Population:
 
     def kill(self, mask) -> None:
         """Mark rows ``[:size]`` where ``mask`` is True as dead (removed at compaction)."""
-        alive = self.columns["alive"][: self.size]
-        alive &= ~self.xp.asarray(mask, dtype=bool)
+        gone = ~self.xp.asarray(mask, dtype=bool)
+        self.columns["alive"][: self.size] &= gone
+        self.columns["active"][: self.size] &= gone
         self.mark_changed()
 
     def compact(self) -> None:

@@ -90,7 +90,7 @@ class CellExchange:
             b.end,
             pop["kind"],
             pop["volume"],
-            pop["alive"],
+            pop["active"],
             self.source_coef,
             self.uptake_coef,
             1.0 / self.grid.voxel_volume,
@@ -118,7 +118,7 @@ class CellExchange:
         nf = values.shape[0]
         vox = xp.minimum(self.binning().cell_bin, self.grid.size - 1)
         vv = self.grid.voxel_volume
-        w = pop["volume"].astype(xp.float64) / vv * pop["alive"]
+        w = pop["volume"].astype(xp.float64) / vv * pop["active"]
         k = pop["kind"].astype(xp.int64)
         c = values.reshape(nf, -1)[:, vox].T.astype(xp.float64)
         u_tot = uptake.reshape(nf, -1)[:, vox].T.astype(xp.float64)

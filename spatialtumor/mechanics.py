@@ -304,7 +304,7 @@ class Mechanics:
             seed=self.seed,
             step=step,
         )
-        return self.speed[kind][:, None] * direction
+        return (self.speed[kind] * pop["active"])[:, None] * direction
 
     def step(self, step: int | None = None) -> None:
         """Move every live cell by one mechanics step; ``step`` keys the random draws."""

@@ -62,7 +62,7 @@ class TumourGrowth:
 
     Parameters
     ----------
-    population : Population (gets the columns ``state_age`` [min] and ``active`` [bool])
+    population : Population (gets the column ``state_age`` [min]; dying cells lose ``active``)
     fields : Fields holding the oxygen field(s)
     params : ``{kind name: GrowthParams}`` for the kinds that grow
     seed : run seed of the counter-based random numbers
@@ -75,7 +75,6 @@ class TumourGrowth:
         self.seed = int(seed)
         self.params = dict(params)
         population.add_column("state_age", "float", (), 0.0)
-        population.add_column("active", np.bool_, (), True)
         nk = len(population.kind_names)
         table = np.zeros((8, nk))
         self.grows = np.zeros(nk, dtype=bool)
