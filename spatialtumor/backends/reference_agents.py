@@ -3,8 +3,8 @@ and ``kernels/exchange.cu``.
 
 Both work on the order produced by :func:`spatialtumor.binning.bin_cells` (rows sorted by
 (bin, id), per-bin ``start``/``end``). They are vectorised over cells; the only Python
-loops run over the 27 neighbour offsets, over the slot index inside a bin (at most the
-largest bin occupancy) and over nothing else.
+loops run over blocks of cells (pair forces list all candidate pairs of a block at once)
+and over the fields (deposit).
 """
 
 from __future__ import annotations
@@ -67,42 +67,99 @@ def pair_forces(
     live = np.flatnonzero(cell_bin < nb)
     if live.size == 0:
         return
-    b = cell_bin[live]
-    bi = b % nx
-    bj = (b // nx) % ny
-    bk = b // (nx * ny)
     kinds = kind.astype(np.int64)
     rep = np.asarray(repulsion, dtype=dt)
     adh = np.asarray(adhesion, dtype=dt)
     reach = np.asarray(adhesion_distance, dtype=dt)
+    offsets = np.array(OFFSETS, dtype=np.int64)  # (27, 3)
+    coords = tuple(np.ascontiguousarray(position[:, a]) for a in range(3))
+    rmax = float(radius[live].max())
+    cutoff2 = (2.0 * rmax * max(1.0, float(reach.max()))) ** 2 * (1 + 1e-6)
+    for first in range(0, live.size, PAIR_CHUNK):
+        cells = live[first : first + PAIR_CHUNK]
+        _pair_forces_chunk(
+            cells,
+            coords,
+            radius,
+            kinds,
+            cell_bin,
+            order,
+            bin_start,
+            bin_end,
+            (nx, ny, nz),
+            offsets,
+            rep,
+            adh,
+            reach,
+            cutoff2,
+            out,
+        )
+
+
+#: cells handled per vectorised pass (bounds the temporary pair arrays to ~10⁶–10⁷ pairs)
+PAIR_CHUNK = 16384
+
+
+def _pair_forces_chunk(
+    cells,
+    coords,
+    radius,
+    kinds,
+    cell_bin,
+    order,
+    bin_start,
+    bin_end,
+    dims,
+    offsets,
+    rep,
+    adh,
+    reach,
+    cutoff2,
+    out,
+):
+    """All candidate pairs of ``cells`` at once, listed per cell in (offset, slot) order."""
+    nx, ny, nz = dims
+    dt = coords[0].dtype
+    m = cells.size
+    b = cell_bin[cells]
+    ni = (b % nx)[:, None] + offsets[:, 0]
+    nj = ((b // nx) % ny)[:, None] + offsets[:, 1]
+    nk = (b // (nx * ny))[:, None] + offsets[:, 2]
+    ok = (ni >= 0) & (ni < nx) & (nj >= 0) & (nj < ny) & (nk >= 0) & (nk < nz)
+    nbin = np.where(ok, (nk * ny + nj) * nx + ni, 0).ravel()
+    s0 = bin_start[nbin]
+    count = np.where(ok.ravel(), bin_end[nbin] - s0, 0)
+    total = int(count.sum())
+    if total == 0:
+        return
+    # pair p belongs to (cell, offset) slot `owner`; `k` is its rank inside that bin
+    owner = np.repeat(np.arange(m * 27, dtype=np.int64), count)
+    k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    j = order[np.repeat(s0, count) + k]
+    local = owner // 27
+    i = cells[local]
+    # most candidates lie beyond every interaction distance: drop them (and i == j) first,
+    # testing against the largest distance any pair of these cells can interact over
+    px, py, pz = coords
+    dx = px[i] - px[j]
+    dy = py[i] - py[j]
+    dz = pz[i] - pz[j]
+    d2 = dx * dx + dy * dy + dz * dz
+    near = np.flatnonzero((d2 < cutoff2) & (j != i))
+    i, j, local = i[near], j[near], local[near]
+    dx, dy, dz, d2 = dx[near], dy[near], dz[near], d2[near]
+    ki, kj = kinds[i], kinds[j]
+    ri, rj = radius[i], radius[j]
+    d = np.sqrt(d2)
     one = dt.type(1)
-    tiny = dt.type(MIN_DISTANCE)
-    for dx, dy, dz in OFFSETS:
-        ni, nj, nk_ = bi + dx, bj + dy, bk + dz
-        ok = (ni >= 0) & (ni < nx) & (nj >= 0) & (nj < ny) & (nk_ >= 0) & (nk_ < nz)
-        cells = live[ok]
-        nbin = (nk_[ok] * ny + nj[ok]) * nx + ni[ok]
-        s0 = bin_start[nbin]
-        count = bin_end[nbin] - s0
-        slot = 0
-        while cells.size:
-            keep = count > slot
-            cells, s0, count = cells[keep], s0[keep], count[keep]
-            if cells.size == 0:
-                break
-            j = order[s0 + slot]
-            slot += 1
-            other = j != cells
-            i, j = cells[other], j[other]
-            delta = position[i] - position[j]
-            d = np.sqrt(np.einsum("ij,ij->i", delta, delta))
-            ki, kj = kinds[i], kinds[j]
-            big_r = radius[i] + radius[j]
-            big_ra = reach[ki] * radius[i] + reach[kj] * radius[j]
-            tr = np.maximum(one - d / big_r, 0)
-            ta = np.where(d < big_ra, one - d / np.where(big_ra > 0, big_ra, one), 0)
-            f = (rep[ki, kj] * tr * tr - adh[ki, kj] * ta * ta) / np.maximum(d, tiny)
-            out[i] += f[:, None] * delta
+    big_r = ri + rj
+    big_ra = reach[ki] * ri + reach[kj] * rj
+    tr = np.maximum(one - d / big_r, 0)
+    ta = np.where(d < big_ra, one - d / np.where(big_ra > 0, big_ra, one), 0)
+    f = (rep[ki, kj] * tr * tr - adh[ki, kj] * ta * ta) / np.maximum(d, dt.type(MIN_DISTANCE))
+    # bincount adds in input order: per cell, offsets in OFFSETS order, slots in sorted order
+    for a, comp in enumerate((dx, dy, dz)):
+        out[cells, a] = np.bincount(local, weights=f * comp, minlength=m).astype(dt)
 
 
 def deposit_sorted(
