@@ -20,6 +20,7 @@ import numpy as np
 
 import spatialtumor as st
 from spatialtumor.agents import CellKind, FieldExchange, Population, uniform_box
+from spatialtumor.allocator import keep_freed_memory
 from spatialtumor.build import make_backend
 from spatialtumor.exchange import CellExchange, sense, sense_gradient
 from spatialtumor.mechanics import Mechanics
@@ -119,6 +120,7 @@ def main(argv=None):
     ap.add_argument("--counts", default=None, help="comma-separated cell counts, e.g. 1e4,1e5")
     ap.add_argument("--repeats", type=int, default=None)
     args = ap.parse_args(argv)
+    keep_freed_memory()
     backend = make_backend(args.backend, args.precision)
     default = "1e4,1e5,1e6,1e7" if backend.name == "cupy" else "1e4,1e5,1e6"
     counts = [int(float(c)) for c in (args.counts or default).split(",")]

@@ -35,6 +35,7 @@ from functools import partial
 import numpy as np
 
 import spatialtumor as st
+from spatialtumor.allocator import keep_freed_memory
 
 try:
     from _common import copy_bandwidth, time_calls
@@ -198,6 +199,7 @@ def main(argv=None) -> int:
     )
     p.add_argument("--json", default=None, help="also write all rows to this JSON file")
     args = p.parse_args(argv)
+    keep_freed_memory()
 
     backend = st.get_backend(args.backend, args.precision)
     gpu = backend.name == "cupy"

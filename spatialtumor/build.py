@@ -28,8 +28,13 @@ def build_simulation(
     run_dir: str | Path | None = None,
     seed: int | None = None,
     stop: float | None = None,
+    resume_step: int | None = None,
 ) -> Simulation:
-    """Everything a run needs, with writers attached when ``run_dir`` is given."""
+    """Everything a run needs, with writers attached when ``run_dir`` is given.
+
+    ``resume_step`` (set when continuing from a checkpoint) makes the writers continue the
+    run folder's snapshots and table instead of refusing an existing folder.
+    """
     spec = scenario.spec
     check_device_memory(scenario, backend)
     g = spec.grid
@@ -68,17 +73,25 @@ def build_simulation(
 
         attach_cells(sim, scenario)
     if run_dir is not None:
-        attach_writers(sim, scenario, Path(run_dir))
+        attach_writers(sim, scenario, Path(run_dir), resume=resume_step is not None)
     return sim
 
 
-def attach_writers(sim: Simulation, scenario: Scenario, run_dir: Path) -> None:
-    from .output import SnapshotWriter
+def attach_writers(sim: Simulation, scenario: Scenario, run_dir: Path, resume: bool = False):
+    """Snapshots + sidecar, the time-series table and checkpoints, all in ``run_dir``."""
+    from .checkpoint import CheckpointWriter
+    from .output import SnapshotWriter, TimeSeriesWriter
 
     out = scenario.spec.output
+    existing = "append" if resume else "error"
     sim.writers["snapshots"] = SnapshotWriter(
-        run_dir, every=out.every, fields=out.fields, cells=out.cells, compression=out.compression
+        run_dir,
+        every=out.every,
+        compression="gzip" if out.compression else None,
+        existing=existing,
     )
+    sim.writers["timeseries"] = TimeSeriesWriter(run_dir, every=out.every, existing=existing)
+    sim.writers["checkpoints"] = CheckpointWriter(run_dir, every=out.checkpoint_every)
 
 
 def check_device_memory(scenario: Scenario, backend: Backend) -> None:

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .agents import CellKind, FieldExchange, Population, packed_sphere, read_cells_csv
-from .agents import spherical_shell, uniform_box
+from .agents import (
+    CellKind,
+    FieldExchange,
+    Population,
+    packed_sphere,
+    read_cells_csv,
+    spherical_shell,
+    uniform_box,
+)
 from .biology.tumour import GrowthParams, TumourGrowth
 from .cells_spec import CellsSpec, resolve_relative
 from .exchange import CellExchange
-from .mechanics import Mechanics
+from .mechanics import Mechanics, interaction_distance
 from .scenario import Scenario, ScenarioError
 
 
@@ -84,6 +91,8 @@ def attach_cells(sim, scenario: Scenario) -> None:
         seed=sim.info.seed,
         max_displacement=cells.max_displacement,
         fields=sim.fields,
+        # radii stay at their kind's value here, so bins need no room for growth
+        bin_size=interaction_distance(kinds, growth=1.0),
     )
     growth = {
         name: GrowthParams(**k.growth.model_dump()) for name, k in cells.kinds.items() if k.growth

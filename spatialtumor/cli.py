@@ -90,9 +90,12 @@ set_option = click.option(
 @set_option
 def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overrides):
     """Run SCENARIO (a TOML file or a shipped scenario name; default: the built-in default)."""
+    from .allocator import keep_freed_memory
     from .backends import BackendError
     from .build import build_simulation, make_backend
     from .scenario import ScenarioError
+
+    keep_freed_memory()
 
     if resume is not None:
         from .checkpoint import CheckpointError, resume_simulation

@@ -144,8 +144,6 @@ class SourceSpec(Spec):
 
 class OutputSpec(Spec):
     every: float = Field(60.0, gt=0, description="snapshot interval [min]")
-    fields: list[str] | None = Field(None, description="fields to write (default: all)")
-    cells: bool = Field(True, description="write cells into snapshots")
     checkpoint_every: float = Field(
         720.0, ge=0, description="checkpoint interval [min]; 0 = only at the end"
     )
@@ -379,12 +377,6 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
             raise ScenarioError(
                 source, f"sources.{i}.field", f"unknown field {s.field!r}; fields: {_names(spec)}"
             )
-    if spec.output.fields is not None:
-        for name in spec.output.fields:
-            if name not in spec.fields:
-                raise ScenarioError(
-                    source, "output.fields", f"unknown field {name!r}; fields: {_names(spec)}"
-                )
     sp = spec.grid.spacing_xyz
     for name, f in spec.fields.items():
         if f.solver == "explicit":
