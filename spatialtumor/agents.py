@@ -359,6 +359,10 @@ class Population:
             "columns": {n: be.asnumpy(c[: self.size]).copy() for n, c in self.columns.items()},
         }
 
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Replace the contents with a state from :meth:`state_dict`, in place."""
+        _load_state_in_place(self, state)
+
     @classmethod
     def from_state_dict(
         cls, backend, state: Mapping[str, Any], kinds: Sequence[str | CellKind] | None = None
@@ -391,6 +395,13 @@ class Population:
             pop.columns[name][:size] = xp.asarray(host)
         pop.size = size
         return pop
+
+
+def _load_state_in_place(pop: Population, state: Mapping[str, Any]) -> None:
+    """Make ``pop`` equal to a saved state while keeping the object (processes hold it)."""
+    restored = Population.from_state_dict(pop.backend, state, kinds=pop.kinds)
+    restored.version = pop.version + 1  # invalidates every cached sort
+    pop.__dict__.update(restored.__dict__)
 
 
 def _plain(v):

@@ -166,9 +166,7 @@ def restore(sim, data: dict) -> None:
     if "population" in data:
         if sim.population is None:
             raise CheckpointError("checkpoint has cells but the scenario has none")
-        sim.population = type(sim.population).from_state_dict(
-            sim.backend, data["population"], kinds=sim.population.kinds
-        )
+        sim.population.load_state_dict(data["population"])
     for name, state in data["process"].items():
         sim.stateful[name].load_state_dict(state)
     sim.step_index = int(data["step"])

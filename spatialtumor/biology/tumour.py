@@ -77,6 +77,7 @@ class TumourGrowth:
         population.add_column("state_age", "float", (), 0.0)
         nk = len(population.kind_names)
         table = np.zeros((8, nk))
+        table[2] = table[3] = 1.0  # kinds that do not grow: rates 0, denominators nonzero
         self.grows = np.zeros(nk, dtype=bool)
         self.oxygen_of_kind: dict[str, list[int]] = {}
         for name, p in self.params.items():
