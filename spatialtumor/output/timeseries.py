@@ -1,0 +1,185 @@
+"""The time-series table ``RUN/timeseries.csv``: one row per record, rewritten atomically.
+
+Columns (see ``docs/FORMAT.md``): ``step``, ``time_min``, then for every species ``<name>_total``
+(Σ c · voxel volume [units · µm³]), ``<name>_min``, ``<name>_max``, ``<name>_mean`` [units],
+then, when the run has a cell population, ``cells_total`` and ``cells_<kind>`` per kind name.
+
+The whole table is kept in memory and the file is replaced atomically after every record
+(temporary file, fsync, ``os.replace``), so a run killed at any moment leaves a complete,
+valid table holding every row recorded before the kill.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import remove_stale_temporaries, write_text_atomic
+from .schedule import Schedule
+
+TIMESERIES_NAME = "timeseries.csv"
+EXISTING_POLICIES = ("error", "overwrite", "append")
+
+
+def field_statistics(sim) -> dict[str, float]:
+    """Totals [units · µm³] and min, max, mean [units] of every species (float64).
+
+    Reduced on the backend; one small array crosses to the host.
+    """
+    xp = sim.backend.xp
+    v = sim.fields.values
+    axes = (1, 2, 3)
+    stats = xp.stack(
+        [
+            xp.sum(v, axis=axes, dtype=xp.float64),
+            xp.min(v, axis=axes).astype(xp.float64),
+            xp.max(v, axis=axes).astype(xp.float64),
+        ]
+    )
+    host = sim.backend.asnumpy(stats)
+    n = sim.grid.size
+    out: dict[str, float] = {}
+    for i, name in enumerate(sim.fields.names):
+        out[f"{name}_total"] = float(host[0, i]) * sim.grid.voxel_volume
+        out[f"{name}_min"] = float(host[1, i])
+        out[f"{name}_max"] = float(host[2, i])
+        out[f"{name}_mean"] = float(host[0, i]) / n
+    return out
+
+
+def kind_counts(population) -> dict[str, int]:
+    """``cells_total`` and ``cells_<kind>`` for every kind name of a population.
+
+    Uses ``population.kind_counts()`` (code → count array) when the population offers it,
+    otherwise counts the ``kind`` column of ``population.to_host()``.
+    """
+    names = tuple(str(k) for k in getattr(population, "kind_names", ()))
+    if hasattr(population, "kind_counts"):
+        counts = np.asarray(population.kind_counts(), dtype=np.int64)
+    else:
+        kinds = np.asarray(population.to_host()["kind"], dtype=np.int64)
+        counts = np.bincount(kinds, minlength=len(names)) if kinds.size else np.zeros(0, np.int64)
+    counts = np.concatenate([counts, np.zeros(max(0, len(names) - counts.size), np.int64)])
+    out = {"cells_total": int(counts.sum())}
+    for code, c in enumerate(counts):
+        name = names[code] if code < len(names) else f"kind{code}"
+        out[f"cells_{name}"] = int(c)
+    return out
+
+
+def _format(value) -> str:
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return repr(float(value))
+
+
+class TimeSeriesWriter:
+    """Appends a row to ``RUN/timeseries.csv`` every ``every`` minutes (and at the stop step).
+
+    Register as ``sim.writers["timeseries"]``.
+
+    Parameters
+    ----------
+    run_dir : the run folder (created if missing)
+    every : interval between rows [min] of simulated time, rounded to whole diffusion steps
+    existing : ``"error"`` (default) if the table exists, ``"overwrite"`` to start afresh, or
+        ``"append"`` to continue a restarted run (rows at or after the first step recorded
+        now are dropped)
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, every: float = 60.0, *, existing: str = "error"):
+        if existing not in EXISTING_POLICIES:
+            raise ValueError(f"existing must be one of {EXISTING_POLICIES}, got {existing!r}")
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / TIMESERIES_NAME
+        self.schedule = Schedule(every)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.run_dir)
+        self.columns: list[str] | None = None
+        self.rows: list[list[str]] = []
+        self._resume = False
+        if self.path.exists():
+            if existing == "error":
+                raise FileExistsError(
+                    f"{self.path} already exists; choose another folder, or overwrite or "
+                    "append explicitly"
+                )
+            if existing == "append":
+                self._resume = True
+
+    @property
+    def every(self) -> float:
+        """Interval between rows [min]."""
+        return self.schedule.every
+
+    def due(self, sim) -> bool:
+        return self.schedule.due(sim)
+
+    def record(self, sim) -> dict[str, float]:
+        """The row for the current state, as a column → value mapping."""
+        row: dict[str, float] = {"step": int(sim.step_index), "time_min": float(sim.time)}
+        row.update(field_statistics(sim))
+        if sim.population is not None:
+            row.update(kind_counts(sim.population))
+        return row
+
+    def _load_existing(self, step: int) -> None:
+        with open(self.path, newline="", encoding="utf-8") as f:
+            table = list(csv.reader(f))
+        if table:
+            self.columns = table[0]
+            self.rows = [r for r in table[1:] if r and int(r[0]) < step]
+        self._resume = False
+
+    def write(self, sim) -> None:
+        row = self.record(sim)
+        if self._resume:
+            self._load_existing(int(sim.step_index))
+        if self.columns is None:
+            self.columns = list(row)
+        extra = [k for k in row if k not in self.columns]
+        if extra:
+            # new columns (e.g. a kind appearing later): earlier rows get empty cells
+            self.columns.extend(extra)
+        self.rows.append([_format(row[c]) if c in row else "" for c in self.columns])
+        self._flush()
+        self.schedule.mark(sim)
+
+    def _flush(self) -> None:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(self.columns)
+        width = len(self.columns)
+        for r in self.rows:
+            w.writerow(r + [""] * (width - len(r)))
+        write_text_atomic(self.path, buf.getvalue())
+
+    def close(self) -> None:
+        """The table is complete on disk after every row; nothing to release."""
+
+
+def read_timeseries(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read ``RUN/timeseries.csv`` into column → array (``step`` int64, the rest float64).
+
+    Empty cells read as NaN. ``run_dir`` may also be the path of the CSV file itself.
+    """
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / TIMESERIES_NAME
+    with open(path, newline="", encoding="utf-8") as f:
+        table = list(csv.reader(f))
+    if not table:
+        raise ValueError(f"{path} is empty")
+    header, rows = table[0], [r for r in table[1:] if r]
+    out: dict[str, np.ndarray] = {}
+    for j, name in enumerate(header):
+        col = [r[j] if j < len(r) else "" for r in rows]
+        if name == "step":
+            out[name] = np.array([int(v) for v in col], dtype=np.int64)
+        else:
+            out[name] = np.array([float(v) if v != "" else np.nan for v in col], dtype=np.float64)
+    return out
