@@ -292,6 +292,19 @@ def check_backend(backend):
         sys.exit(1)
 
 
+def _add_viz_commands() -> None:
+    """``render`` and ``plot`` live in their own module (they import VTK/matplotlib lazily)."""
+    try:
+        from .cli_viz import plot, render
+    except ImportError:  # pragma: no cover - module absent in a partial install
+        return
+    cli.add_command(render)
+    cli.add_command(plot)
+
+
+_add_viz_commands()
+
+
 def main():
     cli(prog_name="spatialtumor")
 
