@@ -58,8 +58,22 @@ def test_run_small_scenario(runner, tmp_path):
 def test_run_options_override(runner, tmp_path):
     scn = write(tmp_path, GOOD)
     out = tmp_path / "run"
-    args = ["run", str(scn), "--backend", "numpy", "--precision", "float32", "--out", str(out),
-            "--stop", "0.5", "--seed", "9", "--set", "fields.oxygen.decay=0.2"]
+    args = [
+        "run",
+        str(scn),
+        "--backend",
+        "numpy",
+        "--precision",
+        "float32",
+        "--out",
+        str(out),
+        "--stop",
+        "0.5",
+        "--seed",
+        "9",
+        "--set",
+        "fields.oxygen.decay=0.2",
+    ]
     res = runner.invoke(cli, args)
     assert res.exit_code == 0, res.output
     assert "numpy (float32)" in res.output and "seed 9" in res.output
@@ -84,17 +98,30 @@ def test_validate_prints_resolved(runner):
 
 
 BAD = {
-    "typo key": (GOOD.replace("decay = 0.1", "decai = 0.1"),
-                 "fields.oxygen.decai: unknown key; allowed: boundary, decay, diffusivity"),
-    "wrong type": (GOOD.replace("nx = 6", 'nx = "six"'), "grid.nx: Input should be a valid integer"),
-    "negative diffusivity": (GOOD.replace("diffusivity = 1.0e5", "diffusivity = -1.0"),
-                             "fields.oxygen.diffusivity: Input should be greater than or equal"),
-    "unstable explicit": (GOOD.replace('units = "mmHg"', 'units = "mmHg"\nsolver = "explicit"'),
-                          "fields.oxygen.solver: explicit step unstable"),
-    "absurd grid": (GOOD.replace("nx = 6", "nx = 1000000").replace("ny = 5", "ny = 1000000"),
-                    "grid: 1000000×1000000×4 voxels × 1 fields needs about"),
-    "clocks do not nest": (GOOD.replace("dt_mechanics = 0.1", "dt_mechanics = 0.25"),
-                           "clock: dt_mechanics (0.25 min) must be an integer multiple"),
+    "typo key": (
+        GOOD.replace("decay = 0.1", "decai = 0.1"),
+        "fields.oxygen.decai: unknown key; allowed: boundary, decay, diffusivity",
+    ),
+    "wrong type": (
+        GOOD.replace("nx = 6", 'nx = "six"'),
+        "grid.nx: Input should be a valid integer",
+    ),
+    "negative diffusivity": (
+        GOOD.replace("diffusivity = 1.0e5", "diffusivity = -1.0"),
+        "fields.oxygen.diffusivity: Input should be greater than or equal",
+    ),
+    "unstable explicit": (
+        GOOD.replace('units = "mmHg"', 'units = "mmHg"\nsolver = "explicit"'),
+        "fields.oxygen.solver: explicit step unstable",
+    ),
+    "absurd grid": (
+        GOOD.replace("nx = 6", "nx = 1000000").replace("ny = 5", "ny = 1000000"),
+        "grid: 1000000×1000000×4 voxels × 1 fields needs about",
+    ),
+    "clocks do not nest": (
+        GOOD.replace("dt_mechanics = 0.1", "dt_mechanics = 0.25"),
+        "clock: dt_mechanics (0.25 min) must be an integer multiple",
+    ),
     "missing grid": (GOOD.replace("[grid]", "[grid_]"), "grid_: unknown key"),
     "bad toml": (GOOD + "\n[[[", "not valid TOML"),
 }
@@ -105,8 +132,9 @@ BAD = {
 def test_bad_scenario_one_line_exit_2(runner, tmp_path, case, command):
     text, expected = BAD[case]
     scn = write(tmp_path, text, "bad.toml")
-    args = [command, str(scn)] + (["--backend", "numpy", "--out", str(tmp_path / "r")]
-                                   if command == "run" else [])
+    args = [command, str(scn)] + (
+        ["--backend", "numpy", "--out", str(tmp_path / "r")] if command == "run" else []
+    )
     res = runner.invoke(cli, args)
     assert res.exit_code == 2, res.output
     lines = [ln for ln in res.output.splitlines() if ln.strip()]
@@ -120,8 +148,9 @@ def test_bad_scenario_one_line_exit_2(runner, tmp_path, case, command):
 def test_bad_override(runner):
     res = runner.invoke(cli, ["validate", str(SCENARIOS / "diffusion.toml"), "--set", "nonsense"])
     assert res.exit_code == 2 and "expected KEY=VALUE" in res.output
-    res = runner.invoke(cli, ["validate", str(SCENARIOS / "diffusion.toml"),
-                              "--set", "sources.0.field=nitrogen"])
+    res = runner.invoke(
+        cli, ["validate", str(SCENARIOS / "diffusion.toml"), "--set", "sources.0.field=nitrogen"]
+    )
     assert res.exit_code == 2 and "sources.0.field: unknown field 'nitrogen'" in res.output
 
 

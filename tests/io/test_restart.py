@@ -22,22 +22,37 @@ SMALL = {
     "clock": {"dt_diffusion": 0.2, "dt_mechanics": 0.4, "dt_phenotype": 2.0},
     "grid": {"nx": 12, "ny": 10, "nz": 8, "spacing": 20.0},
     "fields": {
-        "oxygen": {"diffusivity": 1e5, "decay": 0.1, "initial": 38.0, "units": "mmHg",
-                   "boundary": 38.0},
+        "oxygen": {
+            "diffusivity": 1e5,
+            "decay": 0.1,
+            "initial": 38.0,
+            "units": "mmHg",
+            "boundary": 38.0,
+        },
         "signal": {"diffusivity": 50.0, "decay": 0.01, "solver": "explicit"},
     },
     "cells": {
         "kinds": {
-            "tumour": {"exchange": {"oxygen": {"uptake": 1.0}, "signal": {"rate": 0.5,
-                                                                          "target": 1.0}},
-                       "growth": {"birth_rate": 0.01, "apoptosis_rate": 0.002}},
-            "immune": {"radius": 5.0, "speed": 2.0, "persistence": 3.0,
-                       "chemotaxis": {"field": "signal", "bias": 0.6}},
+            "tumour": {
+                "exchange": {"oxygen": {"uptake": 1.0}, "signal": {"rate": 0.5, "target": 1.0}},
+                "growth": {"birth_rate": 0.01, "apoptosis_rate": 0.002},
+            },
+            "immune": {
+                "radius": 5.0,
+                "speed": 2.0,
+                "persistence": 3.0,
+                "chemotaxis": {"field": "signal", "bias": 0.6},
+            },
         },
         "initial": [
             {"kind": "tumour", "shape": "sphere", "radius": 35.0},
-            {"kind": "immune", "shape": "shell", "inner_radius": 45.0, "outer_radius": 70.0,
-             "count": 40},
+            {
+                "kind": "immune",
+                "shape": "shell",
+                "inner_radius": 45.0,
+                "outer_radius": 70.0,
+                "count": 40,
+            },
         ],
     },
     "output": {"every": 6.0, "checkpoint_every": 12.0},
@@ -46,8 +61,9 @@ SMALL = {
 
 def run(tmp_path, name, seed=None, stop=None):
     scn = scenario_from_dict(SMALL, "small")
-    sim = build_simulation(scn, make_backend("numpy", "float64"), run_dir=tmp_path / name,
-                           seed=seed, stop=stop)
+    sim = build_simulation(
+        scn, make_backend("numpy", "float64"), run_dir=tmp_path / name, seed=seed, stop=stop
+    )
     sim.run()
     return sim
 
@@ -75,8 +91,10 @@ def test_same_seed_same_bytes_different_seed_differs(tmp_path):
     assert a[1]["position"].tobytes() != c[1]["position"].tobytes()
     # the snapshot files carry identical field bytes too
     for name in ("oxygen", "signal"):
-        with h5py.File(tmp_path / "a/snapshots/snapshot_000004.h5") as fa, \
-                h5py.File(tmp_path / "b/snapshots/snapshot_000004.h5") as fb:
+        with (
+            h5py.File(tmp_path / "a/snapshots/snapshot_000004.h5") as fa,
+            h5py.File(tmp_path / "b/snapshots/snapshot_000004.h5") as fb,
+        ):
             assert fa["fields"][name][...].tobytes() == fb["fields"][name][...].tobytes()
 
 
@@ -138,11 +156,19 @@ def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path):
     scn.write_text(SCENARIO_FILE)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     ref = tmp_path / "ref"
-    subprocess.run(cli("run", scn, "--backend", "numpy", "--out", ref, "--quiet"), check=True,
-                   env=env, capture_output=True)
+    subprocess.run(
+        cli("run", scn, "--backend", "numpy", "--out", ref, "--quiet"),
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     killed = tmp_path / "killed"
-    proc = subprocess.Popen(cli("run", scn, "--backend", "numpy", "--out", killed, "--quiet"),
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cli("run", scn, "--backend", "numpy", "--out", killed, "--quiet"),
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 120
     while time.time() < deadline and latest_checkpoint(killed) is None:
         time.sleep(0.05)
@@ -153,8 +179,12 @@ def test_sigkilled_run_resumes_from_last_checkpoint(tmp_path):
     assert ckpt is not None, "no checkpoint before the kill"
     if ckpt.name == "checkpoint_000000600.h5":
         pytest.skip("the run finished before it could be killed")
-    res = subprocess.run(cli("run", "--resume", ckpt, "--backend", "numpy", "--quiet"), env=env,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        cli("run", "--resume", ckpt, "--backend", "numpy", "--quiet"),
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     last = sorted((ref / "snapshots").glob("*.h5"))[-1]
     again = sorted((killed / "snapshots").glob("*.h5"))

@@ -74,11 +74,19 @@ SPHEROID = {
     "run": {"stop": 360.0, "seed": 2},
     "clock": {"dt_diffusion": 0.02, "dt_mechanics": 6.0, "dt_phenotype": 6.0},
     "grid": {"nx": 16, "ny": 16, "nz": 16, "spacing": 40.0},
-    "fields": {"oxygen": {"diffusivity": 1e5, "decay": 0.1, "initial": 8.0, "units": "mmHg",
-                          "boundary": 8.0}},
+    "fields": {
+        "oxygen": {
+            "diffusivity": 1e5,
+            "decay": 0.1,
+            "initial": 8.0,
+            "units": "mmHg",
+            "boundary": 8.0,
+        }
+    },
     "cells": {
-        "kinds": {"tumour": {"exchange": {"oxygen": {"uptake": 25.0}},
-                             "growth": {"birth_rate": 0.00072}}},
+        "kinds": {
+            "tumour": {"exchange": {"oxygen": {"uptake": 25.0}}, "growth": {"birth_rate": 0.00072}}
+        },
         "initial": [{"kind": "tumour", "shape": "sphere", "radius": 200.0}],
     },
     "output": {"every": 480.0},
@@ -100,8 +108,10 @@ def test_spheroid_grows_necrotic_core(numpy_backend, tmp_path):
     centre = o2[grid.nz // 2, grid.ny // 2, grid.nx // 2]
     necrotic_core = np.mean(state[core] == NECROTIC)
     live_rim = np.mean(state[rim] == LIVE)
-    print(f"O2 centre {centre:.2f} mmHg; necrotic in core {necrotic_core:.2f}, live in rim "
-          f"{live_rim:.2f}; cells {n0} -> {len(r)}")
+    print(
+        f"O2 centre {centre:.2f} mmHg; necrotic in core {necrotic_core:.2f}, live in rim "
+        f"{live_rim:.2f}; cells {n0} -> {len(r)}"
+    )
     assert centre < 5.0
     assert necrotic_core > 0.5
     assert live_rim > 0.75
