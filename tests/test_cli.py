@@ -93,7 +93,7 @@ def test_run_refuses_nonempty_out(runner, tmp_path):
 def test_validate_prints_resolved(runner):
     res = runner.invoke(cli, ["validate", str(SCENARIOS / "diffusion.toml")])
     assert res.exit_code == 0, res.output
-    assert "valid" in res.output and "dt_diffusion = 0.1" in res.output
+    assert "valid" in res.output and "dt_diffusion = 0.02" in res.output
     assert "origin = [" in res.output  # resolved, although the file leaves it out
 
 
