@@ -35,10 +35,27 @@ from .timeseries import TimeSeriesWriter, read_timeseries
 from .xdmf import SIDECAR_NAME, rebuild_sidecar, sidecar_xml, write_sidecar
 
 __all__ = [
-    "FORMAT", "FORMAT_VERSION", "SIDECAR_NAME", "GridGeometry", "Schedule", "Snapshot",
-    "SnapshotData", "SnapshotFormatError", "SnapshotWriter", "TimeSeriesWriter", "add_writers",
-    "atomic_path", "list_snapshots", "read_run", "read_snapshot", "read_timeseries",
-    "rebuild_sidecar", "sidecar_xml", "snapshot_from_sim", "write_sidecar", "write_snapshot",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SIDECAR_NAME",
+    "GridGeometry",
+    "Schedule",
+    "Snapshot",
+    "SnapshotData",
+    "SnapshotFormatError",
+    "SnapshotWriter",
+    "TimeSeriesWriter",
+    "add_writers",
+    "atomic_path",
+    "list_snapshots",
+    "read_run",
+    "read_snapshot",
+    "read_timeseries",
+    "rebuild_sidecar",
+    "sidecar_xml",
+    "snapshot_from_sim",
+    "write_sidecar",
+    "write_snapshot",
     "write_text_atomic",
 ]
 

@@ -106,7 +106,9 @@ def _check_cells(columns: dict[str, Any]) -> dict[str, np.ndarray]:
         raise ValueError(f"cell 'position' must be (N, 3), got {cols['position'].shape}")
     for name, a in cols.items():
         if a.ndim not in (1, 2) or a.shape[0] != n:
-            raise ValueError(f"cell column {name!r} has shape {a.shape}; expected ({n},) or ({n}, k)")
+            raise ValueError(
+                f"cell column {name!r} has shape {a.shape}; expected ({n},) or ({n}, k)"
+            )
         if a.dtype.kind not in "biuf":
             raise ValueError(f"cell column {name!r} has unsupported dtype {a.dtype}")
     return cols
@@ -155,7 +157,11 @@ def _strings(values) -> np.ndarray:
 
 
 def write_snapshot_file(
-    f: h5py.File, data: SnapshotData, *, index: int = 0, compression: str | None = None,
+    f: h5py.File,
+    data: SnapshotData,
+    *,
+    index: int = 0,
+    compression: str | None = None,
     compression_opts: int | None = None,
 ) -> None:
     """Write ``data`` into an open, empty HDF5 file (layout of ``docs/FORMAT.md``)."""
@@ -210,8 +216,13 @@ def write_snapshot_file(
 
 
 def write_snapshot(
-    path: str | os.PathLike, data: SnapshotData, *, run_dir: str | os.PathLike | None = None,
-    index: int = 0, compression: str | None = None, compression_opts: int | None = None,
+    path: str | os.PathLike,
+    data: SnapshotData,
+    *,
+    run_dir: str | os.PathLike | None = None,
+    index: int = 0,
+    compression: str | None = None,
+    compression_opts: int | None = None,
 ) -> SidecarEntry:
     """Write one snapshot file atomically and return its sidecar entry.
 
@@ -248,8 +259,13 @@ class SnapshotWriter:
     """
 
     def __init__(
-        self, run_dir: str | os.PathLike, every: float = 60.0, *, compression: str | None = None,
-        compression_opts: int | None = None, existing: str = "error",
+        self,
+        run_dir: str | os.PathLike,
+        every: float = 60.0,
+        *,
+        compression: str | None = None,
+        compression_opts: int | None = None,
+        existing: str = "error",
     ):
         if existing not in EXISTING_POLICIES:
             raise ValueError(f"existing must be one of {EXISTING_POLICIES}, got {existing!r}")
@@ -310,8 +326,12 @@ class SnapshotWriter:
         data = snapshot_from_sim(sim)
         path = self.folder / snapshot_name(self.next_index)
         entry = write_snapshot(
-            path, data, run_dir=self.run_dir, index=self.next_index,
-            compression=self.compression, compression_opts=self.compression_opts,
+            path,
+            data,
+            run_dir=self.run_dir,
+            index=self.next_index,
+            compression=self.compression,
+            compression_opts=self.compression_opts,
         )
         self.entries.append(entry)
         write_sidecar(self.run_dir, self.entries)

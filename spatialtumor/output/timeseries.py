@@ -110,6 +110,8 @@ class TimeSeriesWriter:
                 )
             if existing == "append":
                 self._resume = True
+            else:  # overwrite: start afresh now, as the snapshot writer does
+                self.path.unlink()
 
     @property
     def every(self) -> float:

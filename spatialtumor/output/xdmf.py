@@ -1,8 +1,8 @@
 """The ParaView sidecar: an XDMF file that indexes the snapshot HDF5 files as a time series.
 
 The sidecar holds no data, only XML that points into the snapshots (paths relative to the
-sidecar). Its layout, chosen so that ParaView 5.11+ (``XDMF Reader``, ``Xdmf3 Reader``,
-``Xdmf3 Reader (Top Level Partition)``) and VTK's ``vtkXdmfReader`` all read it::
+sidecar). Its layout, chosen so that ParaView 5.11+ (``XDMF Reader``, ``Xdmf3ReaderS``,
+``Xdmf3ReaderT``) and VTK's ``vtkXdmfReader`` all read it::
 
     Xdmf Version="3.0"
       Domain
@@ -11,7 +11,8 @@ sidecar). Its layout, chosen so that ParaView 5.11+ (``XDMF Reader``, ``Xdmf3 Re
                 one point-centred Scalar attribute per species (values on voxel centres)
         Grid "cells"   Collection/Temporal      only when the run has a cell population
           Grid  Time, Polyvertex with explicit 0..N-1 connectivity, XYZ geometry,
-                one point attribute per cell column
+                one point attribute per cell column; an empty Spatial collection
+                (Time only) where the snapshot has no cells
 
 Times are written with Python's ``repr(float(t))``.
 """
@@ -158,7 +159,12 @@ def _fields_grid(parent: ET.Element, e: SidecarEntry) -> None:
     geo = ET.SubElement(grid, "Geometry", GeometryType="ORIGIN_DXDYDZ")
     for name, xyz in (("Origin", e.first_centre), ("Spacing", e.spacing)):
         item = ET.SubElement(
-            geo, "DataItem", Name=name, Dimensions="3", NumberType="Float", Precision="8",
+            geo,
+            "DataItem",
+            Name=name,
+            Dimensions="3",
+            NumberType="Float",
+            Precision="8",
             Format="XML",
         )
         item.text = _floats(xyz[::-1])  # z y x
@@ -169,6 +175,19 @@ def _fields_grid(parent: ET.Element, e: SidecarEntry) -> None:
 
 def _cells_grid(parent: ET.Element, e: SidecarEntry) -> None:
     n = e.n_cells
+    if n == 0:
+        # XDMF 2 readers (VTK's vtkXdmfReader, ParaView's "XDMF Reader") fail on zero-length
+        # data items, and leaving the time out would make readers show the previous cells:
+        # an empty spatial collection says "no cells at this time" to every reader.
+        empty = ET.SubElement(
+            parent,
+            "Grid",
+            Name=f"cells_{e.step:06d}",
+            GridType="Collection",
+            CollectionType="Spatial",
+        )
+        ET.SubElement(empty, "Time", Value=repr(float(e.time)))
+        return
     grid = ET.SubElement(parent, "Grid", Name=f"cells_{e.step:06d}", GridType="Uniform")
     ET.SubElement(grid, "Time", Value=repr(float(e.time)))
     topo = ET.SubElement(
@@ -182,7 +201,11 @@ def _cells_grid(parent: ET.Element, e: SidecarEntry) -> None:
     _data_item(geo, position[0], e.file)
     for ref in e.cells or ():
         att = ET.SubElement(
-            grid, "Attribute", Name=ref.name, AttributeType=_attribute_type(ref.shape), Center="Node"
+            grid,
+            "Attribute",
+            Name=ref.name,
+            AttributeType=_attribute_type(ref.shape),
+            Center="Node",
         )
         _data_item(att, ref, e.file)
 
