@@ -110,7 +110,8 @@ class CellsSpec(_Spec):
                 raise ScenarioError(
                     source,
                     f"cells.kinds.{name}.growth.oxygen_field",
-                    f"unknown field {k.growth.oxygen_field!r}; fields: {', '.join(fields) or 'none'}",
+                    f"unknown field {k.growth.oxygen_field!r}; "
+                    f"fields: {', '.join(fields) or 'none'}",
                 )
         for i, p in enumerate(self.initial):
             if p.kind not in self.kinds and p.shape != "csv":

@@ -125,7 +125,8 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
         click.echo(f"backend: {be.describe()} ({be.reason})")
         click.echo(
             f"grid: {sim.grid.nx}×{sim.grid.ny}×{sim.grid.nz} voxels of "
-            f"{'×'.join(f'{s:g}' for s in sim.grid.spacing)} µm, fields: {', '.join(sim.fields.names)}"
+            f"{'×'.join(f'{s:g}' for s in sim.grid.spacing)} µm, "
+            f"fields: {', '.join(sim.fields.names)}"
             + (f", cells: {sim.population.n}" if sim.population is not None else "")
         )
         click.echo(f"run folder: {run_path}; stop at {sim.stop:g} min, seed {sim.info.seed}")

@@ -47,6 +47,7 @@ def ratio(big_name: str, big: float, small_name: str, small: float) -> int:
     n = int(round(r))
     if n < 1 or abs(r - n) > 1e-9 * max(1.0, r):
         raise ValueError(
-            f"{big_name} ({big} min) must be an integer multiple (>= 1) of {small_name} ({small} min)"
+            f"{big_name} ({big} min) must be an integer multiple (>= 1) of "
+            f"{small_name} ({small} min)"
         )
     return n

@@ -110,7 +110,7 @@ class Fields:
         return {n: float(host[i]) for i, n in enumerate(self.names)}
 
     def boundary_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """Host arrays ``(kind (nf, 6) int32, value (nf, 6) float64)`` of the boundary conditions."""
+        """Host arrays ``(kind (nf, 6) int32, value (nf, 6) float64)`` of the boundaries."""
         kind = np.zeros((len(self), 6), dtype=np.int32)
         value = np.zeros((len(self), 6), dtype=np.float64)
         for f, n in enumerate(self.names):

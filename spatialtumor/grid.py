@@ -86,7 +86,7 @@ class Grid:
         return self.first_centre[a] + self.spacing[a] * np.arange(n)
 
     def voxel_of(self, positions):
-        """Flat voxel index ``(k*ny + j)*nx + i`` of each position (N, 3) [µm], clipped to the box."""
+        """Flat voxel index ``(k*ny + j)*nx + i`` of positions (N, 3) [µm], clipped to the box."""
         xp = self.backend.xp
         rel = (positions - xp.asarray(self.origin, dtype=positions.dtype)) / xp.asarray(
             self.spacing, dtype=positions.dtype

@@ -75,7 +75,8 @@ class Simulation:
         self.writers: dict[str, Writer] = {}
         self.step_index = 0
         self.wall_seconds = 0.0
-        self.stateful: dict = {}  # name → object with state_dict()/load_state_dict() for checkpoints
+        # name → object with state_dict()/load_state_dict(), saved in checkpoints
+        self.stateful: dict = {}
 
     @property
     def time(self) -> float:

@@ -42,7 +42,8 @@ def lod_sweep(c, axis, cprime, inv_denom, offdiag, rhs_lo, rhs_hi):
     Every line along ``axis`` solves ``a x_{i-1} + b_i x_i + a x_{i+1} = d_i`` with
     ``b_i = 1 + k + r (#interior neighbours) + 2 r (#Dirichlet faces)``,
     ``r = dt D / h²``, ``k = dt λ`` in the x sweep and 0 in the others (BioFVM's locally
-    one-dimensional scheme, with the decay taken whole in the first sweep). Forward: ``d'_0 = d_0 / b_0``, ``d'_i = (d_i - a d'_{i-1}) / denom_i``;
+    one-dimensional scheme, with the decay taken whole in the first sweep).
+    Forward: ``d'_0 = d_0 / b_0``, ``d'_i = (d_i - a d'_{i-1}) / denom_i``;
     back: ``x_{n-1} = d'_{n-1}``, ``x_i = d'_i - c'_i x_{i+1}``. The matrix depends only on
     the species, so its factorisation (``cprime``, ``inv_denom``) is computed once.
     """

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import spatialtumor as st
-from spatialtumor.agents import CellKind, FieldExchange, Population, packed_sphere, uniform_box
+from spatialtumor.agents import CellKind, Population, uniform_box
 from spatialtumor.biology.tumour import APOPTOTIC, LIVE, NECROTIC, GrowthParams, TumourGrowth
-from spatialtumor.build import build_simulation, make_backend
+from spatialtumor.build import build_simulation
 from spatialtumor.scenario import scenario_from_dict
 
 
