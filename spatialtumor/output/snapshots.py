@@ -10,6 +10,7 @@ Layout (``format = "spatialtumor-snapshot"``, ``format_version = 1``; see ``docs
     /fields/<name>    (nz, ny, nx) values on voxel centres; attrs units, diffusivity, decay, …
     /cells/<column>   (N,) or (N, k) per cell column; group attrs count, kind_names, …
     /xdmf/connectivity  (N,) int64 0..N-1, the Polyvertex topology used by the sidecar
+    /xdmf/components/<column>_<c>  (N,) component c of an (N, k) cell column with k ∉ {3, 9}
 
 Each file is written under a hidden temporary name in the same folder, flushed, fsynced,
 closed and then renamed into place (``os.replace``); the sidecar ``run.xdmf`` is rewritten
@@ -213,6 +214,15 @@ def write_snapshot_file(
     if data.cells is not None:
         xg = f.create_group("xdmf")
         xg.create_dataset("connectivity", data=np.arange(n, dtype=np.int64))
+        # XDMF readers disagree on "Matrix" attributes: (N, k) columns other than vectors
+        # (k = 3) and tensors (k = 9) are also stored one component per dataset for the sidecar
+        split = {k: a for k, a in cols.items() if a.ndim == 2 and a.shape[1] not in (3, 9)}
+        if split:
+            comp = xg.create_group("components", track_order=True)
+            for name, a in split.items():
+                a = a.astype(np.uint8) if a.dtype == np.bool_ else a
+                for c in range(a.shape[1]):
+                    put(comp, f"{name}_{c}", np.ascontiguousarray(a[:, c]))
 
 
 def write_snapshot(

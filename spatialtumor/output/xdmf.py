@@ -11,7 +11,8 @@ sidecar). Its layout, chosen so that ParaView 5.11+ (``XDMF Reader``, ``Xdmf3Rea
                 one point-centred Scalar attribute per species (values on voxel centres)
         Grid "cells"   Collection/Temporal      only when the run has a cell population
           Grid  Time, Polyvertex with explicit 0..N-1 connectivity, XYZ geometry,
-                one point attribute per cell column; an empty Spatial collection
+                one point attribute per cell column (``<column>_<c>`` per component
+                for (N, k) columns with k not 3 or 9); an empty Spatial collection
                 (Time only) where the snapshot has no cells
 
 Times are written with Python's ``repr(float(t))``.
@@ -91,6 +92,24 @@ def _ref(name: str, ds: h5py.Dataset) -> DataRef:
     return DataRef(name, ds.name, tuple(int(n) for n in ds.shape), nt, prec)
 
 
+def _cell_refs(f: h5py.File) -> list[DataRef]:
+    """One reference per cell column; (N, k) columns with k ∉ {3, 9} one per component.
+
+    Vectors (k = 3) and tensors (k = 9) are read alike by every XDMF reader; other widths
+    ("Matrix") are not (VTK 9.7's ``vtkXdmfReader`` makes one tuple of N·k values), so
+    they point at the per-component copies in ``/xdmf/components``.
+    """
+    comp = f["xdmf/components"] if "xdmf/components" in f else None
+    refs = []
+    for name, ds in f["cells"].items():
+        k = ds.shape[1] if ds.ndim == 2 else None
+        if k is not None and k not in (3, 9) and comp is not None and f"{name}_0" in comp:
+            refs += [_ref(f"{name}_{c}", comp[f"{name}_{c}"]) for c in range(k)]
+        else:
+            refs.append(_ref(name, ds))
+    return refs
+
+
 def describe_snapshot(f: h5py.File, file: str) -> SidecarEntry:
     """Build the sidecar entry of an open snapshot file.
 
@@ -104,7 +123,7 @@ def describe_snapshot(f: h5py.File, file: str) -> SidecarEntry:
     cells = None
     n_cells = int(f["cells"].attrs.get("count", 0)) if "cells" in f else 0
     if "cells" in f and bool(f["cells"].attrs.get("has_population", False)):
-        cells = tuple(_ref(name, f["cells"][name]) for name in f["cells"])
+        cells = tuple(_cell_refs(f))
     return SidecarEntry(
         file=file,
         time=float(f.attrs["time_min"]),
