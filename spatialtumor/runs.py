@@ -200,6 +200,21 @@ class RunSnapshot:
         """Field name → (nz, ny, nx) array [its units] (all fields, read on first use)."""
         return {n: self.field(n) for n in self.field_names}
 
+    def column(self, name: str) -> np.ndarray | None:
+        """One cell column (``None`` when absent), read alone unless all are loaded."""
+        if "columns" in self.__dict__:
+            return self.__dict__["columns"].get(name)
+        cache = self.__dict__.setdefault("_column_cache", {})
+        if name not in cache:
+            with h5py.File(self.path, "r") as f:
+                ds = f["cells"].get(name) if "cells" in f else None
+                if ds is None:
+                    cache[name] = None
+                else:
+                    a = ds[()]
+                    cache[name] = a.astype(bool) if ds.attrs.get("bool", False) else a
+        return cache[name]
+
     @cached_property
     def columns(self) -> dict[str, np.ndarray]:
         """Raw cell columns: name → (N,) or (N, k) array (``active`` as bool)."""
@@ -218,13 +233,14 @@ class RunSnapshot:
 
     def counts(self) -> dict[str, int]:
         """Cells per ``"<kind>/<state>"`` (and per kind when there is no state column)."""
-        cols = self.columns
-        if "kind" not in cols:
+        kind = self.column("kind")
+        if kind is None:
             return {}
-        kinds = np.asarray(cols["kind"], dtype=np.int64)
+        kinds = np.asarray(kind, dtype=np.int64)
         names = list(self.kind_names)
-        if "state" in cols:
-            states = np.asarray(cols["state"], dtype=np.int64)
+        state = self.column("state")
+        if state is not None:
+            states = np.asarray(state, dtype=np.int64)
             code = kinds * 256 + states
             uniq, n = np.unique(code, return_counts=True)
             out = {}
