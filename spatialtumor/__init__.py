@@ -17,5 +17,14 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend", "BackendError", "get_backend", "Clock", "Boundary", "Fields", "Species", "Grid",
     "RunInfo", "Simulation", "RegionSource", "SourceTerms", "Transport",
-    "day", "hour", "minute", "mm", "um", "__version__",
+    "day", "hour", "minute", "mm", "um", "__version__", "open_run",
 ]
+
+
+def __getattr__(name):
+    # open_run loads lazily, so ``import spatialtumor`` imports neither pandas nor VTK
+    if name == "open_run":
+        from .runs import open_run
+
+        return open_run
+    raise AttributeError(f"module 'spatialtumor' has no attribute {name!r}")
