@@ -20,10 +20,12 @@ from spatialtumor.output import (
     SnapshotWriter,
     TimeSeriesWriter,
     add_writers,
+    atomic_path,
     list_snapshots,
     read_run,
     read_snapshot,
     read_timeseries,
+    rebuild_sidecar,
 )
 from spatialtumor.scenario import scenario_from_dict
 
@@ -412,3 +414,25 @@ def test_population_run_from_a_scenario(tmp_path):
     np.testing.assert_array_equal(sim.population.kind_counts(), [ts["cells_tumour"][-1], 30])
     assert list((run_dir / "checkpoints").glob("checkpoint_*.h5"))
     check_run_folder(run_dir, require_snapshots=5)
+
+
+def test_rebuild_sidecar_reproduces_it(small_run):
+    run_dir, _, _ = small_run
+    sidecar = run_dir / "run.xdmf"
+    before = sidecar.read_text()
+    sidecar.unlink()
+    rebuild_sidecar(run_dir)
+    assert sidecar.read_text() == before
+
+
+def test_atomic_path_keeps_the_old_file_on_failure(tmp_path):
+    target = tmp_path / "table.csv"
+    target.write_text("old\n")
+    with pytest.raises(RuntimeError, match="interrupted"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("interrupted")
+    assert target.read_text() == "old\n" and list(tmp_path.iterdir()) == [target]
+    with atomic_path(target) as tmp:
+        tmp.write_text("new\n")
+    assert target.read_text() == "new\n" and list(tmp_path.iterdir()) == [target]
