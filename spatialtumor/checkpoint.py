@@ -10,7 +10,6 @@ backend precision and the resolved scenario.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import h5py
 import numpy as np
 
 from . import __version__
+from .output.atomic import atomic_path, remove_stale_temporaries
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -37,6 +37,8 @@ class CheckpointWriter:
 
     def __init__(self, run_dir: str | Path, every: float = 0.0, keep: int = 2):
         self.folder = Path(run_dir) / "checkpoints"
+        if self.folder.is_dir():
+            remove_stale_temporaries(self.folder)  # left by a run killed mid-write
         self.every = float(every)
         self.keep = int(keep)
         self.last_written = -1
@@ -73,9 +75,8 @@ class CheckpointWriter:
 def write_checkpoint(sim, path: str | Path) -> Path:
     """Write ``sim``'s complete state to ``path`` atomically; returns the path."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     be = sim.backend
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = FORMAT
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["spatialtumor_version"] = __version__
@@ -93,10 +94,6 @@ def write_checkpoint(sim, path: str | Path) -> Path:
             _write_tree(f.create_group("population"), sim.population.state_dict())
         for name, proc in sim.stateful.items():
             _write_tree(f.create_group(f"process/{name}"), proc.state_dict())
-        f.flush()
-        os.fsync(f.id.get_vfd_handle())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
     return path
 
 
@@ -116,17 +113,6 @@ def _read_tree(group) -> dict:
     for key, item in group.items():
         out[key] = _read_tree(item) if isinstance(item, h5py.Group) else item[...]
     return out
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
