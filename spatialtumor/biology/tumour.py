@@ -185,15 +185,17 @@ class TumourGrowth:
 
 
 def state_counts(population) -> dict[str, int]:
-    """Live cells per (kind, state) name, e.g. ``{"tumour/live": 812, ...}`` (host ints)."""
+    """Live cells per (kind, state) name, e.g. ``{"tumour/live": 812, ...}`` (host ints).
+
+    Every kind × state pair is present (0 when empty), so tables keep fixed columns.
+    """
     xp = population.xp
-    if population.size == 0:
-        return {}
-    alive = population["alive"]
-    code = population["kind"].astype(xp.int64) * 8 + population["state"].astype(xp.int64)
-    counts = population.backend.asnumpy(
-        xp.bincount(code[alive], minlength=8 * len(population.kind_names))
-    )
+    nk = len(population.kind_names)
+    counts = np.zeros(8 * nk, dtype=np.int64)
+    if population.size:
+        alive = population["alive"]
+        code = population["kind"].astype(xp.int64) * 8 + population["state"].astype(xp.int64)
+        counts = population.backend.asnumpy(xp.bincount(code[alive], minlength=8 * nk))
     out = {}
     for k, kname in enumerate(population.kind_names):
         for s, sname in STATE_NAMES.items():

@@ -68,6 +68,12 @@ def kind_counts(population) -> dict[str, int]:
     for code, c in enumerate(counts):
         name = names[code] if code < len(names) else f"kind{code}"
         out[f"cells_{name}"] = int(c)
+    if hasattr(population, "columns") and "state" in population.columns:
+        from ..biology.tumour import state_counts
+
+        # ``cells_<kind>_<state>`` for every kind and life state (live, apoptotic, necrotic)
+        for key, c in state_counts(population).items():
+            out["cells_" + key.replace("/", "_")] = c
     return out
 
 
