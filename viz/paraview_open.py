@@ -210,7 +210,7 @@ def open_run(
         bar.TitleColor = bar.LabelColor = fg
         bar.TitleFontSize, bar.LabelFontSize = 18, 16
         bar.WindowLocation = "Any Location"
-        bar.Position = [0.88, 0.2]
+        bar.Position = [0.84, 0.2]
         bar.ScalarBarLength = 0.6
         out.update(slice=sl, field=field, plane=pos)
 
