@@ -581,10 +581,14 @@ class SceneRenderer:
         bar.SetLabelFormat("%-.4g" if max(abs(lo), abs(hi)) < 1e4 else "%-.2e")
         bar.SetOrientationToVertical()
         bar.UnconstrainedFontSizeOn()
-        bar.SetTextPositionToPrecedeScalarBar()
+        bar.SetTextPositionToSucceedScalarBar()
         bar.SetBarRatio(0.3)
         bar.DrawTickLabelsOn()
         bar.SetMaximumNumberOfColors(256)
+        bar.DrawBackgroundOn()
+        bg = (1.0, 1.0, 1.0) if o.background == "white" else (0.0, 0.0, 0.0)
+        bar.GetBackgroundProperty().SetColor(*bg)
+        bar.GetBackgroundProperty().SetOpacity(0.85)
         self._text_prop(bar.GetTitleTextProperty(), 0.026 * o.size[1], bold=True)
         self._text_prop(bar.GetLabelTextProperty(), 0.022 * o.size[1])
         bar.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
@@ -718,7 +722,7 @@ class SceneRenderer:
 
 
 #: Lower-left corner and (width, height) of the colour bar, normalised viewport units.
-BAR_POSITION = (0.84, 0.2)
+BAR_POSITION = (0.85, 0.2)
 BAR_SIZE = (0.12, 0.6)
 
 
