@@ -126,6 +126,10 @@ def setup_offscreen(gl: str = "auto") -> str | None:
     chosen: str | None = None
     if gl in OFFSCREEN_WINDOWS:
         chosen = OFFSCREEN_WINDOWS[gl]
+        if not _rendering_imported():
+            ok, msg = probe_window(chosen)
+            if not ok:
+                raise RenderError(f"{gl} does not work here ({msg})")
     elif gl == "auto":
         chosen = os.environ.get(WINDOW_ENV) or None
         headless = sys.platform.startswith("linux") and not (
