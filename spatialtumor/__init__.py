@@ -15,9 +15,26 @@ from .units import day, hour, minute, mm, um
 __version__ = "0.1.0"
 
 __all__ = [
-    "Backend", "BackendError", "get_backend", "Clock", "Boundary", "Fields", "Species", "Grid",
-    "RunInfo", "Simulation", "RegionSource", "SourceTerms", "Transport",
-    "day", "hour", "minute", "mm", "um", "__version__", "open_run",
+    "Backend",
+    "BackendError",
+    "get_backend",
+    "Clock",
+    "Boundary",
+    "Fields",
+    "Species",
+    "Grid",
+    "RunInfo",
+    "Simulation",
+    "RegionSource",
+    "SourceTerms",
+    "Transport",
+    "day",
+    "hour",
+    "minute",
+    "mm",
+    "um",
+    "__version__",
+    "open_run",
 ]
 
 
