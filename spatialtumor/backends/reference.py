@@ -47,7 +47,23 @@ def lod_sweep(c, axis, cprime, inv_denom, offdiag, rhs_lo, rhs_hi):
     back: ``x_{n-1} = d'_{n-1}``, ``x_i = d'_i - c'_i x_{i+1}``. The matrix depends only on
     the species, so its factorisation (``cprime``, ``inv_denom``) is computed once.
     """
-    v = np.moveaxis(c, SWEEP_AXIS[axis], 1)  # (nf, n, A, B) view into c
+    ax = SWEEP_AXIS[axis]
+    if ax > 1 and c.size >= TRANSPOSE_ELEMENTS:
+        # large arrays: strided planes thrash the cache; sweep a contiguous transposed copy
+        v = np.ascontiguousarray(np.moveaxis(c, ax, 1))
+        _thomas_along_axis1(v, cprime, inv_denom, offdiag, rhs_lo, rhs_hi)
+        c[...] = np.moveaxis(v, 1, ax)
+    else:
+        _thomas_along_axis1(np.moveaxis(c, ax, 1), cprime, inv_denom, offdiag, rhs_lo, rhs_hi)
+
+
+#: arrays at least this large are swept along x and y through a transposed copy (measured on
+#: a 2-core CPU: 128³ × 8 float32 x sweep 547 → 119 ms; 128³ × 1 is faster strided)
+TRANSPOSE_ELEMENTS = 1 << 22
+
+
+def _thomas_along_axis1(v, cprime, inv_denom, offdiag, rhs_lo, rhs_hi):
+    """Thomas forward/back substitution along axis 1 of ``v`` (nf, n, A, B), in place."""
     n = v.shape[1]
     a = offdiag[:, None, None]
     v[:, 0] += rhs_lo[:, None, None]
