@@ -31,7 +31,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from .output.reader import GridGeometry, _plain, check_format, list_snapshots
+from .output.reader import GridGeometry, _plain, check_format, list_snapshots, read_geometry
 from .output.timeseries import TIMESERIES_NAME, read_timeseries
 from .output.xdmf import SIDECAR_NAME
 
@@ -91,17 +91,6 @@ def cells_frame(columns: dict[str, np.ndarray], kind_names: Sequence[str]):
     return pd.DataFrame({c: data[c] for c in order})
 
 
-def _geometry(f: h5py.File) -> GridGeometry:
-    g = f["grid"].attrs
-    return GridGeometry(
-        shape=tuple(int(n) for n in g["shape_zyx"]),
-        spacing=tuple(float(v) for v in g["spacing_xyz"]),
-        origin=tuple(float(v) for v in g["origin_xyz"]),
-        first_centre=tuple(float(v) for v in g["first_centre_xyz"]),
-        offset=tuple(int(v) for v in g["offset_zyx"]),
-    )
-
-
 class RunSnapshot:
     """One snapshot of a run, read on first use.
 
@@ -125,7 +114,7 @@ class RunSnapshot:
             cg = f["cells"] if "cells" in f else None
             return {
                 "attrs": {k: _plain(v) for k, v in f.attrs.items()},
-                "grid": _geometry(f),
+                "grid": read_geometry(f),
                 "species": {
                     n: {k: _plain(v) for k, v in ds.attrs.items()} for n, ds in f["fields"].items()
                 },

@@ -132,6 +132,18 @@ def check_format(f: h5py.File) -> int:
     return version
 
 
+def read_geometry(f: h5py.File) -> GridGeometry:
+    """The ``/grid`` attributes of an open snapshot file."""
+    g = f["grid"].attrs
+    return GridGeometry(
+        shape=tuple(int(n) for n in g["shape_zyx"]),
+        spacing=tuple(float(v) for v in g["spacing_xyz"]),
+        origin=tuple(float(v) for v in g["origin_xyz"]),
+        first_centre=tuple(float(v) for v in g["first_centre_xyz"]),
+        offset=tuple(int(v) for v in g["offset_zyx"]),
+    )
+
+
 def read_snapshot(
     path: str | os.PathLike, *, fields: list[str] | None = None, cells: bool = True
 ) -> Snapshot:
@@ -147,14 +159,7 @@ def read_snapshot(
     with h5py.File(path, "r") as f:
         check_format(f)
         attrs = {k: _plain(v) for k, v in f.attrs.items()}
-        g = f["grid"].attrs
-        grid = GridGeometry(
-            shape=tuple(int(n) for n in g["shape_zyx"]),
-            spacing=tuple(float(v) for v in g["spacing_xyz"]),
-            origin=tuple(float(v) for v in g["origin_xyz"]),
-            first_centre=tuple(float(v) for v in g["first_centre_xyz"]),
-            offset=tuple(int(v) for v in g["offset_zyx"]),
-        )
+        grid = read_geometry(f)
         names = list(f["fields"]) if fields is None else list(fields)
         values, species = {}, {}
         for name in names:
