@@ -78,11 +78,11 @@ class TumourGrowth:
         nk = len(population.kind_names)
         table = np.zeros((8, nk))
         table[2] = table[3] = 1.0  # kinds that do not grow: rates 0, denominators nonzero
-        self.grows = np.zeros(nk, dtype=bool)
+        grows = np.zeros(nk, dtype=bool)
         self.oxygen_of_kind: dict[str, list[int]] = {}
         for name, p in self.params.items():
             k = population.kind_index(name)
-            self.grows[k] = True
+            grows[k] = True
             table[:, k] = (
                 p.birth_rate,
                 p.proliferation_threshold,
@@ -96,7 +96,7 @@ class TumourGrowth:
             self.oxygen_of_kind.setdefault(p.oxygen_field, []).append(k)
         be = fields.grid.backend
         self.table = be.xp.asarray(table, dtype=np.float64)
-        self.grows_dev = be.xp.asarray(self.grows)
+        self.grows_dev = be.xp.asarray(grows)
         self.apoptosis_duration = be.xp.asarray(
             [
                 self.params[n].apoptosis_duration if n in self.params else np.inf
@@ -151,11 +151,12 @@ class TumourGrowth:
     def _oxygen(self, sim, kind):
         xp = sim.backend.xp
         pop = sim.population
+        if len(self.oxygen_of_kind) == 1:
+            (name,) = self.oxygen_of_kind
+            return sample_voxel(sim.grid, sim.fields[name], pop["position"]).astype(xp.float64)
         o2 = xp.zeros(pop.size, dtype=xp.float64)
         for name, kinds in self.oxygen_of_kind.items():
             values = sample_voxel(sim.grid, sim.fields[name], pop["position"]).astype(xp.float64)
-            if len(self.oxygen_of_kind) == 1:
-                return values
             sel = xp.isin(kind, xp.asarray(kinds))
             o2 = xp.where(sel, values, o2)
         return o2
