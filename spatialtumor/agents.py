@@ -37,27 +37,32 @@ BASE_COLUMNS: dict[str, tuple[Any, tuple[int, ...], Any]] = {
     # takes part in exchange and motility (False for dead cells that still occupy space)
     "active": (np.bool_, (), False),
 }
+BASE_UNITS = {"position": "µm", "radius": "µm", "volume": "µm³", "age": "min"}
 
 
 @dataclass(frozen=True)
 class FieldExchange:
-    """Secretion toward a target and uptake of one field by one cell kind (BioFVM).
+    """Secretion toward a target, release and uptake of one field by one cell kind (BioFVM).
 
-    ``dc/dt = (V_cell / V_voxel) [rate (target − c) − uptake c]`` in the cell's voxel.
+    ``dc/dt = (V_cell / V_voxel) [rate (target − c) − uptake c] + release / V_voxel`` in the
+    cell's voxel.
 
     Parameters
     ----------
     rate : secretion rate r [1/min]
     target : saturation density T [field units]
     uptake : uptake rate u [1/min]
+    release : amount released per cell E [field units · µm³/min] (BioFVM's net export),
+        independent of the concentration
     """
 
     rate: float = 0.0
     target: float = 0.0
     uptake: float = 0.0
+    release: float = 0.0
 
     def __post_init__(self):
-        for n in ("rate", "target", "uptake"):
+        for n in ("rate", "target", "uptake", "release"):
             if getattr(self, n) < 0:
                 raise ValueError(f"exchange {n} must be >= 0, got {getattr(self, n)}")
 
@@ -68,7 +73,7 @@ class CellKind:
 
     Parameters
     ----------
-    name : kind name (e.g. "tumour", "cd8")
+    name : kind name (e.g. "tumour", "t8")
     radius : cell radius [µm] (PhysiCell default volume 2494 µm³ → 8.412 µm)
     repulsion : cell–cell repulsion coefficient c_rep [µm/min]
     adhesion : cell–cell adhesion coefficient c_adh [µm/min]
@@ -79,7 +84,14 @@ class CellKind:
     chemotaxis_field : name of the field whose gradient biases motility, or None
     chemotaxis_bias : drift fraction in [0, 1]: the mean speed up the gradient is bias × speed
         (0 = unbiased random walk, 1 = straight up the gradient)
-    exchange : per-field secretion/uptake, ``{field name: FieldExchange}``
+    exchange : per-field secretion/uptake in every living state, ``{field: FieldExchange}``
+    model : the model (plug-in) that gives the kind its rules, e.g. "tumour", "cd8"
+    states : names of the kind's states; the ``state`` column holds their index
+    dead_states : states in which a cell neither moves nor exchanges (unless
+        ``state_exchange`` says otherwise), but still takes up space
+    immobile_states : living states without motility (e.g. a T cell attached to a target)
+    state_exchange : ``{state: {field: FieldExchange}}`` replacing ``exchange`` in that state
+    colour : RGB in [0, 1] used by pictures and stored in snapshots
     """
 
     name: str
@@ -92,6 +104,12 @@ class CellKind:
     chemotaxis_field: str | None = None
     chemotaxis_bias: float = 0.0
     exchange: Mapping[str, FieldExchange] = field(default_factory=dict)
+    model: str = "inert"
+    states: tuple[str, ...] = ("live",)
+    dead_states: tuple[str, ...] = ()
+    immobile_states: tuple[str, ...] = ()
+    state_exchange: Mapping[str, Mapping[str, FieldExchange]] = field(default_factory=dict)
+    colour: tuple[float, float, float] | None = None
 
     def __post_init__(self):
         if not self.radius > 0:
@@ -105,11 +123,35 @@ class CellKind:
             raise ValueError(f"kind {self.name!r}: persistence must be > 0 [min]")
         if not 0.0 <= self.chemotaxis_bias <= 1.0:
             raise ValueError(f"kind {self.name!r}: chemotaxis_bias must be in [0, 1]")
+        if not self.states or len(set(self.states)) != len(self.states):
+            raise ValueError(f"kind {self.name!r}: states must be unique and not empty")
+        if len(self.states) > 127:
+            raise ValueError(f"kind {self.name!r}: at most 127 states")
+        named = (*self.dead_states, *self.immobile_states, *self.state_exchange)
+        unknown = [s for s in named if s not in self.states]
+        if unknown:
+            raise ValueError(f"kind {self.name!r}: unknown states {unknown}; states {self.states}")
 
     @property
     def volume(self) -> float:
         """Volume of a sphere of this radius [µm³]."""
         return 4.0 / 3.0 * math.pi * self.radius**3
+
+    def state_code(self, state: str) -> int:
+        """Index of a state name in :attr:`states` (ValueError naming the states if unknown)."""
+        try:
+            return self.states.index(state)
+        except ValueError:
+            raise ValueError(
+                f"kind {self.name!r} has no state {state!r}; states: {list(self.states)}"
+            ) from None
+
+    def exchange_in(self, state: str) -> Mapping[str, FieldExchange]:
+        """Secretion/uptake of this kind in ``state``: the state's own table, else ``exchange``
+        in living states and nothing in dead ones."""
+        if state in self.state_exchange:
+            return self.state_exchange[state]
+        return {} if state in self.dead_states else self.exchange
 
 
 def _backend_of(obj):
@@ -159,10 +201,15 @@ class Population:
         self.capacity = max(1, int(capacity))
         self.ids_sorted = True
         self.version = 0
+        self.membership_version = 0
         self.specs: dict[str, tuple[np.dtype, tuple[int, ...], Any]] = {}
         self.columns: dict[str, Any] = {}
+        #: column → names of the kinds that own it (empty tuple: a column of every kind)
+        self.column_owners: dict[str, tuple[str, ...]] = {}
+        #: column → units (e.g. "µm", "min", "1" for dimensionless)
+        self.column_units: dict[str, str] = {}
         for name, (dt, shape, fill) in BASE_COLUMNS.items():
-            self.add_column(name, dt, shape, fill)
+            self.add_column(name, dt, shape, fill, units=BASE_UNITS.get(name, ""))
 
     # columns -----------------------------------------------------------------------------
     @property
@@ -172,7 +219,9 @@ class Population:
     def _dtype(self, dt) -> np.dtype:
         return np.dtype(self.backend.dtype) if dt == "float" else np.dtype(dt)
 
-    def add_column(self, name: str, dtype="float", shape=(), fill=0) -> None:
+    def add_column(
+        self, name: str, dtype="float", shape=(), fill=0, *, owner: str | None = None, units=""
+    ) -> None:
         """Add a column (no-op if it already exists with the same dtype and shape).
 
         Parameters
@@ -181,15 +230,23 @@ class Population:
         dtype : numpy dtype, or "float" for the working dtype
         shape : per-cell shape, e.g. () for a scalar, (3,) for a vector
         fill : value of existing rows and default of appended rows that do not give it
+        owner : the kind that declares the column (recorded in snapshots); None for a
+            column every kind has
+        units : units of the values, for readers
         """
         dt = self._dtype(dtype)
         shape = tuple(int(s) for s in (shape if isinstance(shape, tuple | list) else (shape,)))
         if name in self.specs:
             if self.specs[name][:2] != (dt, shape):
                 raise ValueError(f"column {name!r} exists with {self.specs[name][:2]}")
-            return
-        self.specs[name] = (dt, shape, fill)
-        self.columns[name] = self.xp.full((self.capacity,) + shape, fill, dtype=dt)
+        else:
+            self.specs[name] = (dt, shape, fill)
+            self.columns[name] = self.xp.full((self.capacity,) + shape, fill, dtype=dt)
+            self.column_owners[name] = ()
+        if owner is not None and owner not in self.column_owners[name]:
+            self.column_owners[name] = (*self.column_owners[name], owner)
+        if units and not self.column_units.get(name):
+            self.column_units[name] = str(units)
 
     def __getitem__(self, name: str):
         """The in-use rows ``[:size]`` of a column (a view; dead rows included)."""
@@ -223,8 +280,22 @@ class Population:
         counts = xp.bincount(k, minlength=len(self.kind_names) + 1)
         return self.backend.asnumpy(counts[: len(self.kind_names)]).astype(np.int64)
 
+    @property
+    def kind_states(self) -> tuple[tuple[str, ...], ...]:
+        """State names of every kind, in kind order (``state`` column code → name)."""
+        return tuple(k.states for k in self.kinds)
+
+    @property
+    def kind_models(self) -> tuple[str, ...]:
+        return tuple(k.model for k in self.kinds)
+
     def mark_changed(self) -> None:
-        """Record that positions or the alive mask changed (invalidates cached sorts)."""
+        """Record that positions, states or the alive mask changed (invalidates cached sorts)."""
+        self.version += 1
+
+    def mark_membership_changed(self) -> None:
+        """Record that rows were added, removed or reordered (invalidates id lookups)."""
+        self.membership_version += 1
         self.version += 1
 
     # growth ------------------------------------------------------------------------------
@@ -294,7 +365,7 @@ class Population:
         if "id" in columns:
             self.ids_sorted = False
         self.size += m
-        self.mark_changed()
+        self.mark_membership_changed()
         return rows
 
     def add_cells(self, kind: str, positions, radius: float | None = None) -> slice:
@@ -316,7 +387,7 @@ class Population:
         gone = ~self.xp.asarray(mask, dtype=bool)
         self.columns["alive"][: self.size] &= gone
         self.columns["active"][: self.size] &= gone
-        self.mark_changed()
+        self.mark_membership_changed()
 
     def compact(self) -> None:
         """Remove dead rows, keeping the order of the survivors (stable)."""
@@ -330,7 +401,26 @@ class Population:
             col[:m] = col[keep]
             col[m : self.size] = fill
         self.size = m
-        self.mark_changed()
+        self.mark_membership_changed()
+
+    def rebuild(self, keep, appended: Mapping[str, Any] | None = None) -> None:
+        """Keep the rows where ``keep`` is True (in order) and append ``appended`` after them.
+
+        One pass over every column: the single compaction of a phenotype step. ``appended``
+        is a column mapping as for :meth:`append` (missing columns take their defaults).
+        """
+        xp = self.xp
+        rows = xp.nonzero(xp.asarray(keep, dtype=bool)[: self.size])[0]
+        m = int(rows.shape[0])
+        if m != self.size:
+            for name, (_dt, _shape, fill) in self.specs.items():
+                col = self.columns[name]
+                col[:m] = col[rows]
+                col[m : self.size] = fill
+            self.size = m
+            self.mark_membership_changed()
+        if appended:
+            self.append(appended)
 
     # host copies -------------------------------------------------------------------------
     def to_host(self) -> dict[str, np.ndarray]:
@@ -401,7 +491,12 @@ def _load_state_in_place(pop: Population, state: Mapping[str, Any]) -> None:
     """Make ``pop`` equal to a saved state while keeping the object (processes hold it)."""
     restored = Population.from_state_dict(pop.backend, state, kinds=pop.kinds)
     restored.version = pop.version + 1  # invalidates every cached sort
+    restored.membership_version = pop.membership_version + 1
+    # owners and units are declared by the kinds when the run is built, not saved
+    owners, units = dict(pop.column_owners), dict(pop.column_units)
     pop.__dict__.update(restored.__dict__)
+    pop.column_owners = {n: owners.get(n, ()) for n in pop.specs}
+    pop.column_units = {n: units.get(n, "") for n in pop.specs}
 
 
 def _plain(v):

@@ -5,45 +5,46 @@ from __future__ import annotations
 import numpy as np
 
 from .agents import (
-    CellKind,
-    FieldExchange,
     Population,
     packed_sphere,
     read_cells_csv,
     spherical_shell,
     uniform_box,
 )
-from .biology.tumour import GrowthParams, TumourGrowth
+from .cells import CellLayer, Kind, Neighbours
 from .cells_spec import CellsSpec, resolve_relative
 from .exchange import CellExchange
 from .mechanics import Mechanics, interaction_distance
 from .scenario import Scenario, ScenarioError
+from .sources import RegionSource
 
 
-def make_kinds(cells: CellsSpec) -> list[CellKind]:
-    kinds = []
-    for name, k in cells.kinds.items():
-        kinds.append(
-            CellKind(
-                name=name,
-                radius=k.radius,
-                repulsion=k.repulsion,
-                adhesion=k.adhesion,
-                adhesion_distance=k.adhesion_distance,
-                speed=k.speed,
-                persistence=k.persistence,
-                chemotaxis_field=k.chemotaxis.field if k.chemotaxis else None,
-                chemotaxis_bias=k.chemotaxis.bias if k.chemotaxis else 0.0,
-                exchange={f: FieldExchange(**e.model_dump()) for f, e in k.exchange.items()},
-            )
-        )
-    return kinds
+def make_kinds(cells: CellsSpec) -> list[Kind]:
+    """One :class:`Kind` instance per ``[cells.kinds.<name>]`` table, in scenario order."""
+    return [
+        spec.kind_class(name, i, spec.params, spec.body)
+        for i, (name, spec) in enumerate(cells.kinds.items())
+    ]
 
 
-def place_initial(pop: Population, cells: CellsSpec, grid, source: str, seed: int) -> None:
-    """Add the initial cells, placement by placement (set-up: host arrays)."""
+def vessel_mask(grid, vessels) -> np.ndarray | None:
+    """(nz, ny, nx) bool host mask of the voxels inside any vessel region, or None."""
+    if not vessels:
+        return None
+    mask = np.zeros(grid.shape, dtype=bool)
+    for v in vessels:
+        mask |= RegionSource(field="", **v.model_dump()).mask(grid)
+    return mask
+
+
+def place_initial(pop: Population, cells: CellsSpec, grid, source: str, seed: int) -> list:
+    """Add the initial cells, placement by placement (set-up: host arrays).
+
+    Returns the rows added, one ``slice`` per placement.
+    """
     lower, upper = grid.origin, grid.upper
     rng = np.random.default_rng([seed, 0x5EED])
+    added = []
     for i, p in enumerate(cells.initial):
         key = f"cells.initial.{i}"
         if p.shape == "csv":
@@ -52,9 +53,9 @@ def place_initial(pop: Population, cells: CellsSpec, grid, source: str, seed: in
                 cols = read_cells_csv(path, pop.kind_names, lower, upper)
             except ValueError as exc:
                 raise ScenarioError(source, f"{key}.file", str(exc)) from None
-            pop.append(cols)
+            added.append(pop.append(cols))
             continue
-        radius = cells.kinds[p.kind].radius
+        radius = cells.kinds[p.kind].body.radius
         if p.shape == "sphere":
             pos = packed_sphere(p.centre, p.radius, p.spacing or 2.0 * radius)
         elif p.shape == "shell":
@@ -70,20 +71,41 @@ def place_initial(pop: Population, cells: CellsSpec, grid, source: str, seed: in
                 f"places a cell at {tuple(np.round(bad, 2))} µm, outside the "
                 f"domain {tuple(lower)}..{tuple(upper)} µm",
             )
-        pop.add_cells(p.kind, pos)
+        added.append(pop.add_cells(p.kind, pos))
+    return added
 
 
 def attach_cells(sim, scenario: Scenario) -> None:
-    """Create ``sim.population`` and register exchange, mechanics and growth."""
+    """Create the population and its cell layer; register exchange, mechanics and rules."""
     spec = scenario.spec
     cells = spec.cells
     kinds = make_kinds(cells)
-    pop = Population(sim.backend, kinds, capacity=max(cells.capacity, 1024))
-    place_initial(pop, cells, sim.grid, scenario.source, sim.info.seed)
-    sim.population = pop
-    exchange = CellExchange(pop, sim.fields)
+    pop = Population(
+        sim.backend, [k.cell_kind() for k in kinds], capacity=max(cells.capacity, 1024)
+    )
+    neighbours = Neighbours(pop)
+    layer = CellLayer(
+        pop,
+        kinds,
+        sim.fields,
+        seed=sim.info.seed,
+        neighbours=neighbours,
+        vessels=vessel_mask(sim.grid, spec.vessels),
+    )
+    xp = pop.xp
+    for rows in place_initial(pop, cells, sim.grid, scenario.source, sim.info.seed):
+        rows = xp.arange(rows.start, rows.stop, dtype=np.int64)
+        kind = pop["kind"][rows]
+        for k in kinds:
+            sel = rows[kind == k.index]
+            if int(sel.shape[0]):
+                k.initialise(layer, sel)
+    exchange = CellExchange(pop, sim.fields, neighbours)
     sim.sources.depositors.append(exchange)
-    mech = Mechanics(
+    # radii stay at their kind's value, so bins need no room for growth; contact searches
+    # share the mechanics bins, which must reach as far as the longest contact distance
+    bin_size = max(interaction_distance(pop.kinds, growth=1.0), layer.contact_reach())
+    layer.mechanics = Mechanics(
         pop,
         sim.grid.origin,
         sim.grid.upper,
@@ -91,12 +113,10 @@ def attach_cells(sim, scenario: Scenario) -> None:
         seed=sim.info.seed,
         max_displacement=cells.max_displacement,
         fields=sim.fields,
-        # radii stay at their kind's value here, so bins need no room for growth
-        bin_size=interaction_distance(kinds, growth=1.0),
+        bin_size=bin_size,
+        neighbours=neighbours,
     )
-    growth = {
-        name: GrowthParams(**k.growth.model_dump()) for name, k in cells.kinds.items() if k.growth
-    }
-    sim.processes.append(mech)
-    if growth:
-        sim.processes.append(TumourGrowth(pop, sim.fields, growth, sim.info.seed))
+    sim.population = pop
+    sim.cells = layer
+    sim.processes.extend(layer.processes)
+    sim.stateful["cells"] = layer

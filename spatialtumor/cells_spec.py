@@ -1,11 +1,13 @@
-"""Scenario tables for cells: kinds, their parameters, and initial placements."""
+"""Scenario tables for cells: kinds (selected by ``model``), their parameters, placements."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
+
+from .spec_errors import SpecKeyError, validate_table
 
 if TYPE_CHECKING:  # pragma: no cover
     from .scenario import ScenarioSpec
@@ -18,52 +20,57 @@ class _Spec(BaseModel):
 Vec3 = tuple[float, float, float]
 
 
-class ExchangeSpec(_Spec):
-    """Secretion toward a target and uptake of one field by one cell (BioFVM)."""
+class KindSpec(BaseModel):
+    """One resolved ``[cells.kinds.<name>]`` table: the model, its body and its parameters.
 
-    rate: float = Field(0.0, ge=0, description="secretion rate [1/min]")
-    target: float = Field(0.0, ge=0, description="saturation density [field units]")
-    uptake: float = Field(0.0, ge=0, description="uptake rate [1/min]")
+    Written back (resolved scenarios, output files) as one flat table:
+    ``model``, the body keys, and ``params``.
+    """
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    model: str
+    body: Any
+    params: Any
+
+    @model_serializer(mode="plain")
+    def _flat(self, info):
+        mode = "json" if info.mode_is_json() else "python"
+        out = {"model": self.model}
+        out.update(self.body.model_dump(mode=mode))
+        out["params"] = self.params.model_dump(mode=mode)
+        return out
+
+    @property
+    def kind_class(self):
+        from .biology import KINDS
+
+        return KINDS.get(self.model)
 
 
-class ChemotaxisSpec(_Spec):
-    field: str
-    bias: float = Field(
-        0.5, ge=0, le=1, description="drift fraction: mean speed up the gradient = bias × speed"
+def resolve_kind(name: str, table: Any) -> KindSpec:
+    """Validate one kind table: ``model`` selects the plug-in, which validates the rest."""
+    from .biology import KINDS
+
+    key = f"cells.kinds.{name}"
+    if not isinstance(table, dict):
+        raise SpecKeyError(key, "expected a table")
+    models = ", ".join(KINDS.models())
+    if "model" not in table:
+        raise SpecKeyError(f"{key}.model", f"required key is missing; models: {models}")
+    model = table["model"]
+    if not isinstance(model, str) or model not in KINDS:
+        raise SpecKeyError(f"{key}.model", f"unknown model {model!r}; models: {models}")
+    cls = KINDS.get(model)
+    body = {k: v for k, v in table.items() if k not in ("model", "params")}
+    params = table.get("params", {})
+    if not isinstance(params, dict):
+        raise SpecKeyError(f"{key}.params", "expected a table")
+    return KindSpec(
+        model=model,
+        body=validate_table(cls.Body, body, key),
+        params=validate_table(cls.Params, params, f"{key}.params"),
     )
-
-
-class GrowthSpec(_Spec):
-    """Oxygen-dependent cycle and death (PhysiCell defaults, see docs/MODEL.md)."""
-
-    oxygen_field: str = "oxygen"
-    birth_rate: float = Field(0.00072, ge=0, description="division rate at saturation [1/min]")
-    proliferation_threshold: float = Field(5.0, ge=0, description="no division below [mmHg]")
-    proliferation_saturation: float = Field(38.0, ge=0, description="full rate above [mmHg]")
-    necrosis_threshold: float = Field(5.0, ge=0, description="necrosis starts below [mmHg]")
-    necrosis_max: float = Field(2.5, ge=0, description="necrosis rate is maximal below [mmHg]")
-    necrosis_rate: float = Field(1.0 / 360.0, ge=0, description="max necrosis rate [1/min]")
-    apoptosis_rate: float = Field(5.31667e-5, ge=0, description="apoptosis rate [1/min]")
-    apoptosis_duration: float = Field(
-        516.0, gt=0, description="time an apoptotic cell stays before removal [min]"
-    )
-    necrotic_clearance: float = Field(
-        1.0 / 86400.0, ge=0, description="removal rate of necrotic cells [1/min]"
-    )
-
-
-class KindSpec(_Spec):
-    radius: float = Field(8.412, gt=0, description="cell radius [µm] (PhysiCell volume 2494 µm³)")
-    repulsion: float = Field(10.0, ge=0, description="cell-cell repulsion [µm/min]")
-    adhesion: float = Field(0.4, ge=0, description="cell-cell adhesion [µm/min]")
-    adhesion_distance: float = Field(
-        1.25, ge=1, description="max adhesion distance relative to r_i + r_j"
-    )
-    speed: float = Field(0.0, ge=0, description="motility speed [µm/min]")
-    persistence: float = Field(10.0, gt=0, description="persistence time [min]")
-    chemotaxis: ChemotaxisSpec | None = None
-    exchange: dict[str, ExchangeSpec] = Field(default_factory=dict)
-    growth: GrowthSpec | None = None
 
 
 class PlacementSpec(_Spec):
@@ -88,31 +95,57 @@ class CellsSpec(_Spec):
     )
     capacity: int = Field(0, ge=0, description="initial capacity (0 = automatic)")
 
+    @field_validator("kinds", mode="before")
+    @classmethod
+    def _resolve_kinds(cls, raw):
+        if not isinstance(raw, dict):
+            return raw
+        return {
+            name: (k if isinstance(k, KindSpec) else resolve_kind(str(name), k))
+            for name, k in raw.items()
+        }
+
     def cross_check(self, spec: ScenarioSpec, source: str) -> None:
+        from .cells.kinds import CheckContext, KindError
         from .scenario import ScenarioError
 
         fields = spec.fields
+        known = ", ".join(fields) or "none"
+        ctx = CheckContext(
+            fields={n: f.units for n, f in fields.items()},
+            kinds={n: k.kind_class for n, k in self.kinds.items()},
+            vessels=len(spec.vessels),
+        )
         for name, k in self.kinds.items():
-            for f in k.exchange:
-                if f not in fields:
+            key = f"cells.kinds.{name}"
+            body = k.body
+            tables = [(f"{key}.exchange", body.exchange)] + [
+                (f"{key}.state_exchange.{s}", t) for s, t in body.state_exchange.items()
+            ]
+            for prefix, table in tables:
+                for f in table:
+                    if f not in fields:
+                        raise ScenarioError(
+                            source, f"{prefix}.{f}", f"unknown field {f!r}; fields: {known}"
+                        )
+            states = k.kind_class.states
+            for s in body.state_exchange:
+                if s not in states:
                     raise ScenarioError(
                         source,
-                        f"cells.kinds.{name}.exchange.{f}",
-                        f"unknown field {f!r}; fields: {', '.join(fields) or 'none'}",
+                        f"{key}.state_exchange.{s}",
+                        f"model {k.model!r} has no state {s!r}; states: {', '.join(states)}",
                     )
-            if k.chemotaxis is not None and k.chemotaxis.field not in fields:
+            if body.chemotaxis is not None and body.chemotaxis.field not in fields:
                 raise ScenarioError(
                     source,
-                    f"cells.kinds.{name}.chemotaxis.field",
-                    f"unknown field {k.chemotaxis.field!r}; fields: {', '.join(fields) or 'none'}",
+                    f"{key}.chemotaxis.field",
+                    f"unknown field {body.chemotaxis.field!r}; fields: {known}",
                 )
-            if k.growth is not None and k.growth.oxygen_field not in fields:
-                raise ScenarioError(
-                    source,
-                    f"cells.kinds.{name}.growth.oxygen_field",
-                    f"unknown field {k.growth.oxygen_field!r}; "
-                    f"fields: {', '.join(fields) or 'none'}",
-                )
+            try:
+                k.kind_class.check(name, k.params, body, ctx)
+            except KindError as exc:
+                raise ScenarioError(source, f"{key}.{exc.key}", exc.message) from None
         for i, p in enumerate(self.initial):
             if p.kind not in self.kinds and p.shape != "csv":
                 raise ScenarioError(

@@ -17,27 +17,43 @@ from collections.abc import Sequence
 import numpy as np
 
 from .agents import CellKind, Population
-from .binning import BinGrid, Binning, bin_population
+from .binning import BinGrid, Binning
+
+
+def state_slots(kinds: Sequence[CellKind]) -> int:
+    """Rows per kind in the (kind, state) tables: the largest number of states of any kind."""
+    return max((len(k.states) for k in kinds), default=1)
+
+
+def class_codes(xp, kind, state, slots: int):
+    """Row of each cell in the (kind, state) tables, ``kind · slots + state`` (int16)."""
+    return (kind.astype(xp.int16) * xp.int16(slots) + state.astype(xp.int16)).astype(xp.int16)
 
 
 def exchange_tables(kinds: Sequence[CellKind], field_names: Sequence[str]):
-    """Per-kind coefficient tables ``(source_coef, uptake_coef)``, each (nk, nf) float64.
+    """Per-(kind, state) coefficient tables ``(source_coef, uptake_coef)``, each
+    (nk · slots, nf) float64 with ``slots = state_slots(kinds)``.
 
-    ``source_coef = r T`` [units/min] and ``uptake_coef = r + u`` [1/min]. Raises
-    ValueError for an exchange naming a field that does not exist.
+    Row ``k · slots + s`` holds kind k in state s: ``source_coef = r T + E / V_kind``
+    [units/min] and ``uptake_coef = r + u`` [1/min] of :meth:`CellKind.exchange_in`; the
+    deposit multiplies both by ``V_cell / V_voxel``, so a release ``E`` [units · µm³/min]
+    adds ``E / V_voxel`` for a cell of its kind's volume. Raises ValueError for an exchange
+    naming a field that does not exist.
     """
     names = list(field_names)
-    sc = np.zeros((len(kinds), len(names)))
-    uc = np.zeros((len(kinds), len(names)))
+    slots = state_slots(kinds)
+    sc = np.zeros((len(kinds) * slots, len(names)))
+    uc = np.zeros((len(kinds) * slots, len(names)))
     for k, kind in enumerate(kinds):
-        for fname, ex in kind.exchange.items():
-            if fname not in names:
-                raise ValueError(
-                    f"kind {kind.name!r} exchanges unknown field {fname!r}; fields are {names}"
-                )
-            f = names.index(fname)
-            sc[k, f] = ex.rate * ex.target
-            uc[k, f] = ex.rate + ex.uptake
+        for s, state in enumerate(kind.states):
+            for fname, ex in kind.exchange_in(state).items():
+                if fname not in names:
+                    raise ValueError(
+                        f"kind {kind.name!r} exchanges unknown field {fname!r}; fields are {names}"
+                    )
+                f = names.index(fname)
+                sc[k * slots + s, f] = ex.rate * ex.target + ex.release / kind.volume
+                uc[k * slots + s, f] = ex.rate + ex.uptake
     return sc, uc
 
 
@@ -50,33 +66,44 @@ class CellExchange:
     Parameters
     ----------
     population : Population — its ``kinds`` carry the per-field :class:`FieldExchange`
+        tables per state (:meth:`CellKind.exchange_in`)
     fields : Fields
+    neighbours : the shared :class:`~spatialtumor.cells.neighbours.Neighbours` of the
+        population (default: a private one)
 
-    The (voxel, id) sort is cached and rebuilt only when ``population.version`` changes
-    (moves, births, deaths, compaction all bump it).
+    The (voxel, id) sort comes from ``neighbours`` and is rebuilt only when
+    ``population.version`` changes (moves, state changes, births, deaths all bump it).
     """
 
-    def __init__(self, population: Population, fields):
+    def __init__(self, population: Population, fields, neighbours=None):
+        from .cells.neighbours import Neighbours
+
         self.population = population
         self.fields = fields
         self.grid = fields.grid
         be = self.grid.backend
         sc, uc = exchange_tables(population.kinds, fields.names)
+        self.slots = state_slots(population.kinds)
         self.active = bool(np.any(sc) or np.any(uc))
         self.source_coef = be.xp.asarray(sc, dtype=np.float64)
         self.uptake_coef = be.xp.asarray(uc, dtype=np.float64)
         self.bins = BinGrid.of_grid(self.grid)
-        self._binning: Binning | None = None
-        self._key: tuple[int, int] | None = None
+        self.neighbours = neighbours if neighbours is not None else Neighbours(population)
+        self._classes = None
+        self._classes_key: tuple[int, int] | None = None
 
     def binning(self) -> Binning:
         """Cells sorted by (voxel, id), rebuilt when the population changed."""
+        return self.neighbours.binning(self.bins)
+
+    def classes(self):
+        """(kind, state) table row of every in-use row (cached until the population changes)."""
         pop = self.population
         key = (pop.version, pop.size)
-        if self._binning is None or key != self._key:
-            self._binning = bin_population(pop, self.bins)
-            self._key = key
-        return self._binning
+        if self._classes is None or key != self._classes_key:
+            self._classes = class_codes(pop.xp, pop["kind"], pop["state"], self.slots)
+            self._classes_key = key
+        return self._classes
 
     def deposit(self, sim, source, uptake) -> None:
         """Add S [units/min] and U [1/min] of every live cell to ``source`` / ``uptake``."""
@@ -88,9 +115,9 @@ class CellExchange:
             b.order,
             b.start,
             b.end,
-            pop["kind"],
+            self.classes(),
             pop["volume"],
-            pop["active"],
+            pop["alive"],
             self.source_coef,
             self.uptake_coef,
             1.0 / self.grid.voxel_volume,
@@ -118,8 +145,8 @@ class CellExchange:
         nf = values.shape[0]
         vox = xp.minimum(self.binning().cell_bin, self.grid.size - 1)
         vv = self.grid.voxel_volume
-        w = pop["volume"].astype(xp.float64) / vv * pop["active"]
-        k = pop["kind"].astype(xp.int64)
+        w = pop["volume"].astype(xp.float64) / vv * pop["alive"]
+        k = self.classes().astype(xp.int64)
         c = values.reshape(nf, -1)[:, vox].T.astype(xp.float64)
         u_tot = uptake.reshape(nf, -1)[:, vox].T.astype(xp.float64)
         rate = w[:, None] * (self.source_coef[k] - self.uptake_coef[k] * c)

@@ -19,8 +19,8 @@ import numpy as np
 
 from . import random as rnd
 from .agents import CellKind, Population
-from .binning import BinGrid, Binning, bin_population
-from .exchange import sample_gradient
+from .binning import BinGrid, Binning
+from .exchange import class_codes, sample_gradient, state_slots
 
 
 def pair_coefficients(kinds: Sequence[CellKind]):
@@ -172,9 +172,12 @@ class Mechanics:
     fields : Fields holding the chemotaxis attractants (needed if any kind has one)
     repulsion, adhesion : optional (nk, nk) pair matrices [µm/min] replacing the
         geometric means (e.g. kind-to-kind adhesion affinities)
+    neighbours : the shared :class:`~spatialtumor.cells.neighbours.Neighbours` of the
+        population (default: a private one); forces use its sort over ``bins``
 
-    After a step, ``binning`` holds the (bin, id) sort of the positions *before* the move
-    (None when no kind has pair forces); contact searches may reuse it within the step.
+    Cells move at their kind's speed in living states that are not immobile
+    (:attr:`CellKind.immobile_states`), and not at all in dead states. When run as a process,
+    the step length is read from ``sim.clock.dt_mechanics`` at every call.
     """
 
     clock = "mechanics"
@@ -193,7 +196,10 @@ class Mechanics:
         fields=None,
         repulsion=None,
         adhesion=None,
+        neighbours=None,
     ):
+        from .cells.neighbours import Neighbours
+
         if not dt > 0:
             raise ValueError(f"mechanics dt must be > 0 [min], got {dt}")
         if not 0 < max_displacement <= 1:
@@ -222,6 +228,15 @@ class Mechanics:
         self.adhesion_distance = be.asarray(reach)
         self.interacting = bool(np.any(rep) or np.any(adh))
         self.speed = be.asarray([k.speed for k in kinds])
+        self.slots = state_slots(kinds)
+        speed_table = np.zeros((len(kinds), self.slots))
+        for i, k in enumerate(kinds):
+            for j, st in enumerate(k.states):
+                moving = st not in k.dead_states and st not in k.immobile_states
+                speed_table[i, j] = k.speed if moving else 0.0
+        # speed of every (kind, state) [µm/min]: 0 in dead and immobile states
+        self.class_speed = be.asarray(speed_table.ravel())
+        self.neighbours = neighbours if neighbours is not None else Neighbours(population)
         self.persistence = be.asarray([k.persistence for k in kinds])
         # the user's bias is the drift fraction; the direction rule needs its weight
         self.bias = be.asarray([direction_weight(k.chemotaxis_bias) for k in kinds])
@@ -239,13 +254,18 @@ class Mechanics:
             dtype=np.int64,
         )
         if self.motile:
-            population.add_column("motility_direction", "float", (3,), 0.0)
-        self.binning: Binning | None = None
+            population.add_column("motility_direction", "float", (3,), 0.0, units="1")
         self._velocity = None
         self._step = 0
 
     def __call__(self, sim) -> None:
+        self.dt = float(sim.clock.dt_mechanics)
         self.step(step=sim.step_index)
+
+    @property
+    def binning(self) -> Binning:
+        """The (bin, id) sort of the current positions over the mechanics bins (shared)."""
+        return self.neighbours.binning(self.bins)
 
     def velocity(self, step: int):
         """Velocity of every in-use row [µm/min]: pair forces plus motility (a work buffer)."""
@@ -257,7 +277,7 @@ class Mechanics:
             self._velocity = xp.zeros((cap, 3), dtype=pop.specs["position"][0])
         vel = self._velocity[:n]
         if self.interacting:
-            self.binning = b = bin_population(pop, self.bins)
+            b = self.binning
             pop.backend.kernels.pair_forces(
                 pop["position"],
                 pop["radius"],
@@ -304,7 +324,8 @@ class Mechanics:
             seed=self.seed,
             step=step,
         )
-        return (self.speed[kind] * pop["active"])[:, None] * direction
+        cls = class_codes(xp, pop["kind"], pop["state"], self.slots).astype(xp.int64)
+        return (self.class_speed[cls] * pop["alive"])[:, None] * direction
 
     def step(self, step: int | None = None) -> None:
         """Move every live cell by one mechanics step; ``step`` keys the random draws."""

@@ -44,6 +44,14 @@ STREAMS = {
     "death": 17,
     "contact": 18,
     "recruitment": 19,
+    "antigen": 20,
+    "inheritance": 21,
+    "mhc_loss": 22,
+    "attachment": 23,
+    "killing": 24,
+    "detachment": 25,
+    "lifespan": 26,
+    "recruitment_position": 27,
 }
 
 
@@ -113,6 +121,19 @@ def hash_bits(xp, seed: int, step: int, ids, stream: int | str, n: int = 1):
     h = _mix(xp, h + xp.uint64(GOLDEN))
     words = (xp.uint64(s) << xp.uint64(32)) | xp.arange(n, dtype=xp.uint64)
     return _absorb(xp, h[:, None], words[None, :])
+
+
+def pair_uniform(xp, seed: int, step: int, ids_a, ids_b, stream: int | str):
+    """One uniform in [0, 1) per pair of ids: the key is (seed, step, id_a, id_b, stream).
+
+    ``h = absorb(absorb(absorb(key_prefix(seed, step), id_a), id_b), stream << 32)``, the
+    draws of contact searches (``kernels/contacts.cu`` computes the same bits).
+    """
+    s = stream_id(stream)
+    h = _absorb(xp, xp.uint64(key_prefix(seed, step)), xp.asarray(ids_a).astype(xp.uint64))
+    h = _absorb(xp, h, xp.asarray(ids_b).astype(xp.uint64))
+    h = _absorb(xp, h, xp.uint64(s) << xp.uint64(32))
+    return (h >> xp.uint64(11)).astype(xp.float64) * TWO_POW_M53
 
 
 def uniform(xp, seed: int, step: int, ids, stream: int | str, n: int = 1, dtype=np.float64):

@@ -9,12 +9,13 @@ from __future__ import annotations
 import copy
 import os
 import sys
-import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .spec_errors import SpecKeyError, describe_error
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -142,6 +143,16 @@ class SourceSpec(Spec):
     uptake: float = Field(0.0, ge=0, description="[1/min]")
 
 
+class VesselSpec(Spec):
+    """A region whose voxels are blood vessels (entry sites of recruited cells)."""
+
+    shape: Literal["sphere", "box"] = "sphere"
+    centre: Vec3 = (0.0, 0.0, 0.0)
+    radius: float = Field(0.0, ge=0, description="[µm]")
+    lower: Vec3 = (0.0, 0.0, 0.0)
+    upper: Vec3 = (0.0, 0.0, 0.0)
+
+
 class OutputSpec(Spec):
     every: float = Field(60.0, gt=0, description="snapshot interval [min]")
     checkpoint_every: float = Field(
@@ -158,6 +169,7 @@ class ScenarioSpec(Spec):
     grid: GridSpec
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
     sources: list[SourceSpec] = Field(default_factory=list)
+    vessels: list[VesselSpec] = Field(default_factory=list)
     cells: CellsSpec | None = None
     output: OutputSpec = OutputSpec()
 
@@ -260,6 +272,8 @@ def scenario_from_dict(raw: dict[str, Any], source: str, overrides=()) -> Scenar
         spec = ScenarioSpec.model_validate(raw)
     except ValidationError as exc:
         raise _first_error(exc, source) from None
+    except SpecKeyError as exc:
+        raise ScenarioError(source, exc.key, exc.message) from None
     cross_check(spec, source)
     return Scenario(spec, source, raw)
 
@@ -300,69 +314,7 @@ def _list_index(node: list, part: str, key: str) -> int:
 
 
 def _first_error(exc: ValidationError, source: str) -> ScenarioError:
-    errors = exc.errors()
-    # a misspelt key also makes the right one "missing": report the misspelling
-    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = tuple(err["loc"])
-    # pydantic appends the union member / tag to the location; keep only real keys
-    keys = [str(p) for p in loc if not _is_type_tag(p)]
-    key = ".".join(keys)
-    etype = err["type"]
-    if etype == "extra_forbidden":
-        allowed = _allowed_keys(ScenarioSpec, loc[:-1])
-        msg = "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
-    elif etype == "missing":
-        msg = "required key is missing"
-    else:
-        got = err.get("input")
-        shown = repr(got) if not isinstance(got, dict) else "a table"
-        msg = f"{err['msg']} (got {shown})"
-    return ScenarioError(source, key, msg)
-
-
-def _is_type_tag(part) -> bool:
-    return isinstance(part, str) and (
-        part in ("float", "int", "str", "bool") or "[" in part or part.endswith("Spec")
-    )
-
-
-def _allowed_keys(model: type[BaseModel], loc: tuple) -> list[str]:
-    """Keys allowed in the table at ``loc``, found by walking the model tree."""
-    node: Any = model
-    for part in loc:
-        if _is_type_tag(part):
-            continue
-        if isinstance(node, tuple):  # ("dict" | "list", inner model): part is a key / index
-            node = node[1]
-            continue
-        if not (isinstance(node, type) and issubclass(node, BaseModel)):
-            return []
-        info = node.model_fields.get(str(part))
-        if info is None:
-            return []
-        node = _model_in(info.annotation)
-    if isinstance(node, type) and issubclass(node, BaseModel):
-        return sorted(node.model_fields)
-    return []
-
-
-def _model_in(annotation):
-    """The model inside an annotation: a model, ("dict", model), ("list", model) or None."""
-    origin = typing.get_origin(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    args = typing.get_args(annotation)
-    if origin is dict and len(args) == 2:
-        inner = _model_in(args[1])
-        return ("dict", inner) if inner is not None else None
-    if origin is list and args:
-        inner = _model_in(args[0])
-        return ("list", inner) if inner is not None else None
-    for a in args:
-        m = _model_in(a)
-        if m is not None:
-            return m
-    return None
+    return ScenarioError(source, *describe_error(exc, ScenarioSpec))
 
 
 def cross_check(spec: ScenarioSpec, source: str) -> None:
@@ -421,8 +373,8 @@ def accuracy_warnings(spec: ScenarioSpec, source: str) -> list[str]:
         u = 0.0
         if spec.cells is not None:
             for k in spec.cells.kinds.values():
-                e = k.exchange.get(name)
-                if e is not None:
+                tables = [k.body.exchange, *k.body.state_exchange.values()]
+                for e in (t[name] for t in tables if name in t):
                     u = max(u, PACKING * (e.rate + e.uptake))
         for r in spec.sources:
             if r.field == name:

@@ -66,7 +66,9 @@ class Simulation:
         self.backend = grid.backend
         self.fields = fields
         self.population = population
-        self.clock = clock
+        #: the cell layer (kinds, rules, events) when the run has cells from a scenario
+        self.cells = None
+        self._clock = clock
         self.stop = float(stop)
         self.info = info or RunInfo()
         self.sources = sources if sources is not None else SourceTerms(fields)
@@ -77,6 +79,18 @@ class Simulation:
         self.wall_seconds = 0.0
         # name → object with state_dict()/load_state_dict(), saved in checkpoints
         self.stateful: dict = {}
+
+    @property
+    def clock(self) -> Clock:
+        """The three time steps; processes and transport read them at every step."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        if self.step_index and clock.dt_diffusion != self._clock.dt_diffusion:
+            # time is step · dt_diffusion: a new diffusion step would move the clock's time
+            raise ValueError("dt_diffusion cannot change after the run has started")
+        self._clock = clock
 
     @property
     def time(self) -> float:
@@ -95,7 +109,7 @@ class Simulation:
             self.backend.kernels.apply_sources(
                 self.fields.values, self.sources.source, self.sources.uptake, dt
             )
-        self.transport.step()
+        self.transport.step(dt)
         self.step_index += 1
         for p in self.processes:
             if p.clock == "mechanics" and self.step_index % self.clock.mechanics_every == 0:

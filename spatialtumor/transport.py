@@ -50,6 +50,11 @@ class Transport:
 
     def __init__(self, fields: Fields, dt: float):
         self.fields = fields
+        self._build(float(dt))
+
+    def _build(self, dt: float) -> None:
+        """Factorise the line matrices for the step ``dt`` [min] (once per step length)."""
+        fields = self.fields
         self.dt = float(dt)
         grid = fields.grid
         be = grid.backend
@@ -101,8 +106,14 @@ class Transport:
                 grid.zeros((ne,)),
             )
 
-    def step(self) -> None:
-        """Diffuse and decay all species over ``dt`` in place."""
+    def step(self, dt: float | None = None) -> None:
+        """Diffuse and decay all species over ``dt`` [min] in place (default: the last step).
+
+        A new ``dt`` refactorises the line matrices once; the simulation passes the
+        clock's ``dt_diffusion`` every step, so a changed clock takes effect at once.
+        """
+        if dt is not None and float(dt) != self.dt:
+            self._build(float(dt))
         k = self.fields.grid.backend.kernels
         values = self.fields.values
         nl = self.fields.n_lod

@@ -25,8 +25,9 @@ decay = 0.1
 initial = 38.0
 boundary = 38.0
 [cells.kinds.tumour]
+model = "tumour"
 exchange.oxygen = { uptake = 1.0 }
-[cells.kinds.tumour.growth]
+[cells.kinds.tumour.params]
 birth_rate = 0.001
 [[cells.initial]]
 kind = "tumour"
@@ -73,14 +74,14 @@ CASES = {
     ),
     "unknown chemotaxis field": (
         BASE.replace(
-            "[cells.kinds.tumour.growth]",
-            'chemotaxis = { field = "il2", bias = 0.5 }\n[cells.kinds.tumour.growth]',
+            "[cells.kinds.tumour.params]",
+            'chemotaxis = { field = "il2", bias = 0.5 }\n[cells.kinds.tumour.params]',
         ),
         "cells.kinds.tumour.chemotaxis.field: unknown field 'il2'",
     ),
     "negative rate": (
         BASE.replace("birth_rate = 0.001", "birth_rate = -0.001"),
-        "cells.kinds.tumour.growth.birth_rate: Input should be greater than or equal to 0",
+        "cells.kinds.tumour.params.birth_rate: Input should be greater than or equal to 0",
     ),
     "negative uptake": (
         BASE.replace("uptake = 1.0", "uptake = -1.0"),
@@ -92,9 +93,64 @@ CASES = {
     ),
     "typo in kind table": (
         BASE.replace(
-            "[cells.kinds.tumour.growth]\nbirth_rate", "[cells.kinds.tumour.growth]\nbirth_rat"
+            "[cells.kinds.tumour.params]\nbirth_rate", "[cells.kinds.tumour.params]\nbirth_rat"
         ),
-        "cells.kinds.tumour.growth.birth_rat: unknown key; allowed:",
+        "cells.kinds.tumour.params.birth_rat: unknown key; allowed:",
+    ),
+    "unknown model": (
+        BASE.replace('model = "tumour"', 'model = "tumor"'),
+        "cells.kinds.tumour.model: unknown model 'tumor'; models: cd8, inert, tumour",
+    ),
+    "missing model": (
+        BASE.replace('model = "tumour"\n', ""),
+        "cells.kinds.tumour.model: required key is missing; models: cd8, inert, tumour",
+    ),
+    "typo in a body key": (
+        BASE.replace("exchange.oxygen =", "exchang.oxygen ="),
+        "cells.kinds.tumour.exchang: unknown key; allowed: adhesion,",
+    ),
+    "unknown field in params": (
+        BASE.replace("birth_rate = 0.001", 'birth_rate = 0.001\nifng_field = "ifn"'),
+        "cells.kinds.tumour.params.ifng_field: unknown field 'ifn'; fields: oxygen",
+    ),
+    "unknown state in state_exchange": (
+        BASE.replace(
+            "[cells.kinds.tumour.params]",
+            "state_exchange.dying.oxygen = { uptake = 1.0 }\n[cells.kinds.tumour.params]",
+        ),
+        "cells.kinds.tumour.state_exchange.dying: model 'tumour' has no state 'dying'; "
+        "states: live, apoptotic, necrotic",
+    ),
+    "T-cell target kind missing": (
+        BASE + '[cells.kinds.t8]\nmodel = "cd8"\nparams = { targets = ["tumor"] }\n',
+        "cells.kinds.t8.params.targets.0: unknown kind 'tumor'; kinds: tumour, t8",
+    ),
+    "T-cell target without antigen": (
+        BASE
+        + '[cells.kinds.bead]\nmodel = "inert"\n'
+        + '[cells.kinds.t8]\nmodel = "cd8"\nparams = { targets = ["bead"] }\n',
+        "cells.kinds.t8.params.targets.0: kind 'bead' (model 'inert') has no column(s) "
+        "antigen, mhc, pdl1",
+    ),
+    "T-cell typo in params": (
+        BASE + '[cells.kinds.t8]\nmodel = "cd8"\nparams = { kill_rat = 0.1 }\n',
+        "cells.kinds.t8.params.kill_rat: unknown key; allowed: attach_rate,",
+    ),
+    "T-cell negative rate": (
+        BASE + '[cells.kinds.t8]\nmodel = "cd8"\nparams = { kill_rate = -0.1 }\n',
+        "cells.kinds.t8.params.kill_rate: Input should be greater than or equal to 0",
+    ),
+    "T-cell unknown IL-2 field": (
+        BASE + '[cells.kinds.t8]\nmodel = "cd8"\nparams = { il2_field = "il2" }\n',
+        "cells.kinds.t8.params.il2_field: unknown field 'il2'; fields: oxygen",
+    ),
+    "T-cell unknown entry site": (
+        BASE + '[cells.kinds.t8]\nmodel = "cd8"\nparams = { recruitment_sites = ["x_mid"] }\n',
+        "cells.kinds.t8.params.recruitment_sites: unknown entry site 'x_mid'",
+    ),
+    "T-cell vessels without vessels": (
+        BASE + '[cells.kinds.t8]\nmodel = "cd8"\nparams = { recruitment_sites = ["vessels"] }\n',
+        "cells.kinds.t8.params.recruitment_sites: names vessels but the scenario has none",
     ),
     "sphere outside the domain": (
         BASE.replace("radius = 30.0", "radius = 30.0\ncentre = [500.0, 0.0, 0.0]"),

@@ -1,5 +1,5 @@
 """CuPy launch wrappers of the cell-layer CUDA kernels (``kernels/mechanics.cu``,
-``kernels/exchange.cu``).
+``kernels/exchange.cu``, ``kernels/contacts.cu``).
 
 Signatures equal those of :mod:`spatialtumor.backends.reference_agents`. Every scalar is
 cast explicitly (CuPy does not check argument types) and every array is made C-contiguous
@@ -124,5 +124,74 @@ class AgentKernels:
                 np.float64(inv_voxel_volume),
                 source,
                 uptake,
+            ),
+        )
+
+    def contact_search(
+        self,
+        position,
+        radius,
+        ids,
+        cell_bin,
+        order,
+        bin_start,
+        bin_end,
+        dims,
+        query,
+        weight,
+        reach_full,
+        reach_max,
+        prefix,
+        stream,
+        out_count,
+        out_weight,
+        out_pick,
+        out_time,
+    ):
+        """CUDA twin of :func:`reference_agents.contact_search` (one thread per query)."""
+        import cupy as cp
+
+        dt = np.dtype(position.dtype)
+        m = int(query.shape[0])
+        if m == 0:
+            return
+        n = int(position.shape[0])
+        if position.shape != (n, 3) or radius.shape != (n,) or weight.shape != (n,):
+            raise ValueError("position (N, 3), radius (N,) and weight (N,) must agree")
+        for a, want in (
+            (out_count, np.int64),
+            (out_weight, np.float64),
+            (out_pick, np.int64),
+            (out_time, np.float64),
+        ):
+            if a.shape != (m,) or a.dtype != want or not a.flags.c_contiguous:
+                raise ValueError(f"outputs must be C-contiguous ({m},) arrays of {np.dtype(want)}")
+        nx, ny, nz = (int(d) for d in dims)
+        fn = self._agent_function("contacts.cu", f"contact_search_{_suffix(dt)}")
+        fn(
+            ((m + _BLOCK - 1) // _BLOCK,),
+            (_BLOCK,),
+            (
+                cp.ascontiguousarray(position),
+                cp.ascontiguousarray(radius, dtype=dt),
+                cp.ascontiguousarray(ids, dtype=cp.int64),
+                cp.ascontiguousarray(cell_bin, dtype=cp.int64),
+                cp.ascontiguousarray(order, dtype=cp.int64),
+                cp.ascontiguousarray(bin_start, dtype=cp.int64),
+                cp.ascontiguousarray(bin_end, dtype=cp.int64),
+                np.int64(nx),
+                np.int64(ny),
+                np.int64(nz),
+                cp.ascontiguousarray(query, dtype=cp.int64),
+                np.int64(m),
+                cp.ascontiguousarray(weight, dtype=cp.float64),
+                np.float64(reach_full),
+                np.float64(reach_max),
+                np.uint64(prefix),
+                np.int64(stream),
+                out_count,
+                out_weight,
+                out_pick,
+                out_time,
             ),
         )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from .reference_agents import (  # noqa: F401  (re-exported: part of the kernel set)
+    contact_search,
     deposit_sorted,
     pair_forces,
 )

@@ -214,3 +214,132 @@ def deposit_sorted(
     for f in range(nf):
         s_flat[f, occupied] += np.add.reduceat(w * sc[k, f], seg).astype(source.dtype)
         u_flat[f, occupied] += np.add.reduceat(w * uc[k, f], seg).astype(uptake.dtype)
+
+
+def contact_search(
+    position,
+    radius,
+    ids,
+    cell_bin,
+    order,
+    bin_start,
+    bin_end,
+    dims,
+    query,
+    weight,
+    reach_full,
+    reach_max,
+    prefix,
+    stream,
+    out_count,
+    out_weight,
+    out_pick,
+    out_time,
+):
+    """Partners in contact of each query cell, and one picked by competing exponential clocks.
+
+    Parameters
+    ----------
+    position : (N, 3) — cell centres [µm]
+    radius : (N,) — cell radii [µm]
+    ids : (N,) int64 — cell ids (keys of the random draws, tie-break)
+    cell_bin, order, bin_start, bin_end, dims : the (bin, id) sort, as for :func:`pair_forces`
+    query : (M,) int64 — rows whose partners are searched (live rows)
+    weight : (N,) float64 — how strongly each row is a partner (0: not a partner) [1]
+    reach_full, reach_max : contact distances relative to ``R = r_q + r_o`` [-]
+    prefix : uint64 — :func:`spatialtumor.random.key_prefix` of (seed, step)
+    stream : int — random stream of the draws
+    out_count : (M,) int64 — number of partners
+    out_weight : (M,) float64 — Σ w over the partners
+    out_pick : (M,) int64 — picked partner row, −1 if none
+    out_time : (M,) float64 — τ of the pick, −1 if none
+
+    Notes
+    -----
+    For a partner o ≠ q with ``weight[o] > 0`` at centre distance ``d < reach_max R``::
+
+        φ = 1                                        if d ≤ reach_full R
+        φ = (reach_max R − d) / ((reach_max − reach_full) R)   otherwise
+        w = weight[o] φ,        τ = −log(1 − u) / w
+
+    with ``u`` the uniform of :func:`spatialtumor.random.pair_uniform` for (seed, step,
+    id_q, id_o, stream). The pick is the partner of smallest τ (ties: smaller id): an
+    attachment at rate ``k`` then happens in a step ``dt`` if ``τ < k dt``, with the chance
+    ``1 − exp(−k dt Σ w)`` and each partner picked in proportion to its ``w``. Partners are
+    visited over the 27 bins in :data:`OFFSETS` order and the sorted order of each bin;
+    ``d`` is computed in the working precision as in :func:`pair_forces`, φ, w and τ in
+    float64, and Σ w is accumulated in that visiting order.
+    """
+    from ..random import GOLDEN, M1, M2, TWO_POW_M53
+
+    nx, ny, nz = (int(d) for d in dims)
+    nb = nx * ny * nz
+    m = int(query.shape[0])
+    out_count[...] = 0
+    out_weight[...] = 0.0
+    out_pick[...] = -1
+    out_time[...] = -1.0
+    if m == 0:
+        return
+    dt = position.dtype
+    offsets = np.array(OFFSETS, dtype=np.int64)
+    q = np.asarray(query, dtype=np.int64)
+    b = cell_bin[q]
+    inside = b < nb
+    bq = np.where(inside, b, 0)
+    ni = (bq % nx)[:, None] + offsets[:, 0]
+    nj = ((bq // nx) % ny)[:, None] + offsets[:, 1]
+    nk = (bq // (nx * ny))[:, None] + offsets[:, 2]
+    ok = (ni >= 0) & (ni < nx) & (nj >= 0) & (nj < ny) & (nk >= 0) & (nk < nz) & inside[:, None]
+    nbin = np.where(ok, (nk * ny + nj) * nx + ni, 0).ravel()
+    s0 = bin_start[nbin]
+    count = np.where(ok.ravel(), bin_end[nbin] - s0, 0)
+    total = int(count.sum())
+    if total == 0:
+        return
+    owner = np.repeat(np.arange(m * 27, dtype=np.int64), count) // 27
+    k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    o = order[np.repeat(s0, count) + k]
+    qi = q[owner]
+    w0 = np.asarray(weight, dtype=np.float64)[o]
+    keep = (o != qi) & (w0 > 0)
+    owner, o, qi, w0 = owner[keep], o[keep], qi[keep], w0[keep]
+    ddx = position[qi, 0] - position[o, 0]
+    ddy = position[qi, 1] - position[o, 1]
+    ddz = position[qi, 2] - position[o, 2]
+    d = np.sqrt(ddx * ddx + ddy * ddy + ddz * ddz).astype(dt).astype(np.float64)
+    big_r = (radius[qi] + radius[o]).astype(dt).astype(np.float64)
+    near = d < reach_max * big_r
+    owner, o, qi, w0, d, big_r = (a[near] for a in (owner, o, qi, w0, d, big_r))
+    phi = np.where(
+        d <= reach_full * big_r, 1.0, (reach_max * big_r - d) / ((reach_max - reach_full) * big_r)
+    )
+    w = w0 * phi
+    pos = w > 0
+    owner, o, qi, w = owner[pos], o[pos], qi[pos], w[pos]
+    if owner.size == 0:
+        return
+    out_count[...] = np.bincount(owner, minlength=m)
+    out_weight[...] = np.bincount(owner, weights=w, minlength=m)
+
+    def mix(z):
+        z = z ^ (z >> np.uint64(30))
+        z = z * np.uint64(M1)
+        z = z ^ (z >> np.uint64(27))
+        z = z * np.uint64(M2)
+        return z ^ (z >> np.uint64(31))
+
+    def absorb(h, word):
+        return mix((h ^ word) + np.uint64(GOLDEN))
+
+    with np.errstate(over="ignore"):
+        hq = absorb(np.uint64(prefix), ids[qi].astype(np.uint64))
+        h = absorb(absorb(hq, ids[o].astype(np.uint64)), np.uint64(int(stream) << 32))
+    u = (h >> np.uint64(11)).astype(np.float64) * TWO_POW_M53
+    tau = -np.log1p(-u) / w
+    best = np.lexsort((ids[o], tau, owner))
+    first = np.ones(best.size, dtype=bool)
+    first[1:] = owner[best][1:] != owner[best][:-1]
+    sel = best[first]
+    out_pick[owner[sel]] = o[sel]
+    out_time[owner[sel]] = tau[sel]

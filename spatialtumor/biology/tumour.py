@@ -1,204 +1,183 @@
-"""Tumour cell cycle and death driven by oxygen (PhysiCell's defaults; see docs/MODEL.md).
+"""Tumour cells: oxygen-dependent division and death, heritable antigen and MHC-I, and PD-L1
+induced by IFN-γ (equations, values and sources in docs/MODEL.md).
 
 Every phenotype step each live tumour cell faces three competing exponential clocks:
 division at ``b f(O₂)``, apoptosis at ``a`` and necrosis at ``n g(O₂)``, all rates per
 minute, so results do not depend on the step length. With ``R = b f + a + n g`` an event
 happens with probability ``1 − exp(−R dt)``; which one is drawn in proportion to its rate.
 Apoptotic cells are removed after a fixed duration, necrotic cells at a (slow) clearance
-rate. Dead cells neither exchange with the fields nor move; they still push.
+rate; dead cells keep their place but neither move nor (by default) exchange.
+
+Antigen is drawn at seeding from N(mean, sd) clipped at 0 and passed to daughters with
+Gaussian mutation noise; MHC-I is inherited and lost at a division with a fixed
+probability; PD-L1 relaxes toward ``basal + induced · Hill(IFN-γ)`` at a fixed rate.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
 
-import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from .. import random as rnd
-from ..exchange import sample_voxel
-
-LIVE, APOPTOTIC, NECROTIC = 0, 1, 2
-STATE_NAMES = {LIVE: "live", APOPTOTIC: "apoptotic", NECROTIC: "necrotic"}
+from ..cells import CheckContext, Column, Kind, Observable, Rule, Stage
+from ..cells.layer import mean_of
 
 
-@dataclass(frozen=True)
-class GrowthParams:
-    """Oxygen-dependent growth and death of one cell kind.
+class TumourParams(BaseModel):
+    """Parameters of ``model = "tumour"`` (``[cells.kinds.<name>.params]``)."""
 
-    Parameters
-    ----------
-    oxygen_field : name of the oxygen field [mmHg]
-    birth_rate : division rate at or above saturation [1/min] (PhysiCell 0.00072)
-    proliferation_threshold : no division at or below this oxygen [mmHg] (5)
-    proliferation_saturation : full division rate from this oxygen on [mmHg] (38)
-    necrosis_threshold : necrosis starts below this oxygen [mmHg] (5)
-    necrosis_max : necrosis rate is maximal at or below this oxygen [mmHg] (2.5)
-    necrosis_rate : maximal necrosis rate [1/min] (1/(6 h))
-    apoptosis_rate : [1/min] (5.31667e-5)
-    apoptosis_duration : time an apoptotic cell stays before removal [min] (516)
-    necrotic_clearance : removal rate of necrotic cells [1/min] (1/86400)
-    """
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    oxygen_field: str = "oxygen"
-    birth_rate: float = 0.00072
-    proliferation_threshold: float = 5.0
-    proliferation_saturation: float = 38.0
-    necrosis_threshold: float = 5.0
-    necrosis_max: float = 2.5
-    necrosis_rate: float = 1.0 / 360.0
-    apoptosis_rate: float = 5.31667e-5
-    apoptosis_duration: float = 516.0
-    necrotic_clearance: float = 1.0 / 86400.0
+    oxygen_field: str = Field("oxygen", description="field holding oxygen [mmHg]")
+    birth_rate: float = Field(0.00072, ge=0, description="division rate at saturation [1/min]")
+    proliferation_threshold: float = Field(5.0, ge=0, description="no division below [mmHg]")
+    proliferation_saturation: float = Field(38.0, ge=0, description="full rate above [mmHg]")
+    necrosis_threshold: float = Field(5.0, ge=0, description="necrosis starts below [mmHg]")
+    necrosis_max: float = Field(2.5, ge=0, description="necrosis rate is maximal below [mmHg]")
+    necrosis_rate: float = Field(1.0 / 360.0, ge=0, description="max necrosis rate [1/min]")
+    apoptosis_rate: float = Field(5.31667e-5, ge=0, description="apoptosis rate [1/min]")
+    apoptosis_duration: float = Field(
+        516.0, gt=0, description="time an apoptotic cell stays before removal [min]"
+    )
+    necrotic_clearance: float = Field(
+        1.0 / 86400.0, ge=0, description="removal rate of necrotic cells [1/min]"
+    )
+    antigen_mean: float = Field(1.0, ge=0, description="mean antigen at seeding [1]")
+    antigen_sd: float = Field(0.25, ge=0, description="antigen spread at seeding [1]")
+    antigen_mutation_sd: float = Field(
+        0.0, ge=0, description="s.d. of the antigen change from mother to daughter [1]"
+    )
+    mhc_initial: float = Field(1.0, ge=0, le=1, description="MHC-I level at seeding [1]")
+    mhc_loss_probability: float = Field(
+        0.0, ge=0, le=1, description="chance that a daughter loses MHC-I at division [1]"
+    )
+    ifng_field: str | None = Field(None, description="field holding IFN-γ (None: no induction)")
+    pdl1_basal: float = Field(0.1, ge=0, description="PD-L1 without IFN-γ [1]")
+    pdl1_induced: float = Field(0.9, ge=0, description="PD-L1 added at saturating IFN-γ [1]")
+    pdl1_half_saturation: float = Field(
+        0.1, gt=0, description="IFN-γ for half the induced PD-L1 [IFN-γ field units]"
+    )
+    pdl1_hill: float = Field(1.0, gt=0, description="Hill coefficient of PD-L1 induction [1]")
+    pdl1_rate: float = Field(
+        1.0 / 360.0, ge=0, description="rate PD-L1 approaches its IFN-γ set point [1/min]"
+    )
 
-    def __post_init__(self):
+    @model_validator(mode="after")
+    def _ordered(self):
         if not self.proliferation_saturation > self.proliferation_threshold:
             raise ValueError("proliferation_saturation must exceed proliferation_threshold")
         if not self.necrosis_threshold > self.necrosis_max:
             raise ValueError("necrosis_threshold must exceed necrosis_max")
+        return self
 
 
-class TumourGrowth:
-    """Phenotype process: division, apoptosis, necrosis and clearance of dead cells.
+class Tumour(Kind):
+    """Tumour cells (``model = "tumour"``)."""
 
-    Parameters
-    ----------
-    population : Population (gets the column ``state_age`` [min]; dying cells lose ``active``)
-    fields : Fields holding the oxygen field(s)
-    params : ``{kind name: GrowthParams}`` for the kinds that grow
-    seed : run seed of the counter-based random numbers
-    """
+    model = "tumour"
+    Params = TumourParams
+    states = ("live", "apoptotic", "necrotic")
+    dead_states = ("apoptotic", "necrotic")
+    killed_state = "apoptotic"
+    colour = (0.84, 0.37, 0.0)
+    description = "oxygen-driven growth and death; antigen, MHC-I, PD-L1"
+    columns = (
+        Column("antigen", "float", (), 0.0, "1", "antigen level (heritable)"),
+        Column("mhc", "float", (), 0.0, "1", "MHC-I level, 0 when lost (heritable)"),
+        Column("pdl1", "float", (), 0.0, "1", "PD-L1 level (basal plus IFN-γ induced)"),
+    )
 
-    clock = "phenotype"
+    @classmethod
+    def check(cls, name, params, body, ctx: CheckContext) -> None:
+        ctx.field("params.oxygen_field", params.oxygen_field)
+        ctx.field("params.ifng_field", params.ifng_field)
 
-    def __init__(self, population, fields, params: dict[str, GrowthParams], seed: int):
-        self.fields = fields
-        self.seed = int(seed)
-        self.params = dict(params)
-        population.add_column("state_age", "float", (), 0.0)
-        nk = len(population.kind_names)
-        table = np.zeros((8, nk))
-        table[2] = table[3] = 1.0  # kinds that do not grow: rates 0, denominators nonzero
-        grows = np.zeros(nk, dtype=bool)
-        self.oxygen_of_kind: dict[str, list[int]] = {}
-        for name, p in self.params.items():
-            k = population.kind_index(name)
-            grows[k] = True
-            table[:, k] = (
-                p.birth_rate,
-                p.proliferation_threshold,
-                p.proliferation_saturation,
-                p.necrosis_threshold,
-                p.necrosis_max,
-                p.necrosis_rate,
-                p.apoptosis_rate,
-                p.necrotic_clearance,
-            )
-            self.oxygen_of_kind.setdefault(p.oxygen_field, []).append(k)
-        be = fields.grid.backend
-        self.table = be.xp.asarray(table, dtype=np.float64)
-        self.grows_dev = be.xp.asarray(grows)
-        self.apoptosis_duration = be.xp.asarray(
-            [
-                self.params[n].apoptosis_duration if n in self.params else np.inf
-                for n in population.kind_names
-            ],
-            dtype=np.float64,
-        )
+    def rules(self, layer):
+        rules = [Rule(self.growth_and_death, "phenotype", Stage.FATE, "tumour growth and death")]
+        if self.params.ifng_field is not None:
+            rules.insert(0, Rule(self.pdl1_response, "phenotype", Stage.STATE, "PD-L1 response"))
+        return rules
 
-    def __call__(self, sim) -> None:
-        pop = sim.population
-        if pop.size == 0:
-            return
-        xp = sim.backend.xp
-        dt = sim.clock.dt_phenotype
-        step = sim.step_index
-        pop["age"][...] += dt
-        pop["state_age"][...] += dt
-        kind = pop["kind"].astype(xp.int64)
+    # rules ------------------------------------------------------------------------------
+    def pdl1_response(self, ctx, events) -> None:
+        """``L ← L* + (L − L*) e^{−k dt}``, ``L* = basal + induced · Gⁿ/(Kⁿ + Gⁿ)``."""
+        p = self.params
+        pop = ctx.population
+        xp = ctx.xp
+        g = xp.maximum(ctx.field_at(p.ifng_field), 0.0)
+        gn = g**p.pdl1_hill
+        target = p.pdl1_basal + p.pdl1_induced * gn / (p.pdl1_half_saturation**p.pdl1_hill + gn)
+        mine = (pop["kind"] == self.index) & (pop["state"] == 0) & pop["alive"]
+        level = pop["pdl1"]
+        decay = math.exp(-p.pdl1_rate * ctx.dt)
+        new = target + (level.astype(xp.float64) - target) * decay
+        level[...] = xp.where(mine, new, level)
+
+    def growth_and_death(self, ctx, events) -> None:
+        p = self.params
+        pop = ctx.population
+        xp = ctx.xp
+        dt = ctx.dt
         state = pop["state"]
-        alive = pop["alive"]
-        ids = pop["id"]
-        o2 = self._oxygen(sim, kind)
-        t = self.table[:, kind]  # (8, N) per-cell parameters
-        prolif = xp.clip((o2 - t[1]) / (t[2] - t[1]), 0.0, 1.0)
-        necro = xp.clip((t[3] - o2) / (t[3] - t[4]), 0.0, 1.0)
-        birth = t[0] * prolif
-        necrosis = t[5] * necro
-        apoptosis = t[6]
+        alive = pop["alive"] & (pop["kind"] == self.index)
+        o2 = ctx.field_at(p.oxygen_field)
+        prolif = xp.clip(
+            (o2 - p.proliferation_threshold)
+            / (p.proliferation_saturation - p.proliferation_threshold),
+            0.0,
+            1.0,
+        )
+        necro = xp.clip((p.necrosis_threshold - o2) / (p.necrosis_threshold - p.necrosis_max), 0, 1)
+        birth = p.birth_rate * prolif
+        necrosis = p.necrosis_rate * necro
+        apoptosis = p.apoptosis_rate
         total = birth + necrosis + apoptosis
-        u = rnd.uniform(xp, self.seed, step, ids, "death", 3)
-        live = alive & (state == LIVE) & self.grows_dev[kind]
+        u = ctx.uniform(pop["id"], "death", 3)
+        live = alive & (state == 0) & events.free
         event = live & (u[:, 0] < -xp.expm1(-total * dt))
         pick = u[:, 1] * total
-        becomes_apoptotic = event & (pick < apoptosis)
-        becomes_necrotic = event & (pick >= apoptosis) & (pick < apoptosis + necrosis)
-        divides = event & (pick >= apoptosis + necrosis)
-        # clearance of cells already dead
+        events.change_state(event & (pick < apoptosis), 1)
+        events.change_state(event & (pick >= apoptosis) & (pick < apoptosis + necrosis), 2)
+        events.divide(event & (pick >= apoptosis + necrosis))
         cleared = alive & (
-            ((state == APOPTOTIC) & (pop["state_age"] >= self.apoptosis_duration[kind]))
-            | ((state == NECROTIC) & (u[:, 2] < -xp.expm1(-t[7] * dt)))
+            ((state == 1) & (pop["state_age"] >= p.apoptosis_duration))
+            | ((state == 2) & (u[:, 2] < -math.expm1(-p.necrotic_clearance * dt)))
         )
-        dying = becomes_apoptotic | becomes_necrotic
-        state[becomes_apoptotic] = APOPTOTIC
-        state[becomes_necrotic] = NECROTIC
-        pop["state_age"][dying] = 0.0
-        pop["active"][dying] = False
-        pop.kill(cleared)
-        self._divide(sim, xp.nonzero(divides)[0])
-        pop.compact()
-        pop.mark_changed()
+        events.remove(cleared)
 
-    def _oxygen(self, sim, kind):
-        xp = sim.backend.xp
-        pop = sim.population
-        if len(self.oxygen_of_kind) == 1:
-            (name,) = self.oxygen_of_kind
-            return sample_voxel(sim.grid, sim.fields[name], pop["position"]).astype(xp.float64)
-        o2 = xp.zeros(pop.size, dtype=xp.float64)
-        for name, kinds in self.oxygen_of_kind.items():
-            values = sample_voxel(sim.grid, sim.fields[name], pop["position"]).astype(xp.float64)
-            sel = xp.isin(kind, xp.asarray(kinds))
-            o2 = xp.where(sel, values, o2)
-        return o2
+    # cells ------------------------------------------------------------------------------
+    def initialise(self, layer, rows) -> None:
+        p = self.params
+        pop = layer.population
+        xp = pop.xp
+        ids = pop["id"][rows]
+        z = rnd.normal(xp, layer.seed, layer.step, ids, "antigen", None)
+        pop["antigen"][rows] = xp.maximum(p.antigen_mean + p.antigen_sd * z, 0.0)
+        pop["mhc"][rows] = p.mhc_initial
+        pop["pdl1"][rows] = p.pdl1_basal
 
-    def _divide(self, sim, mothers) -> None:
-        """Each mother and its daughter sit ``r`` apart along a random direction."""
-        m = int(mothers.shape[0])
-        if m == 0:
+    def inherit(self, layer, mothers, daughters, step) -> None:
+        p = self.params
+        if p.antigen_mutation_sd == 0 and p.mhc_loss_probability == 0:
             return
-        pop = sim.population
-        xp = sim.backend.xp
-        ids = pop["id"][mothers]
-        direction = rnd.unit_vectors(xp, self.seed, sim.step_index, ids, "division")
-        half = 0.5 * pop["radius"][mothers].astype(xp.float64)[:, None] * direction
-        centre = pop["position"][mothers].astype(xp.float64)
-        lo = xp.asarray(sim.grid.origin) + 1e-6
-        hi = xp.asarray(sim.grid.upper) - 1e-6
-        pop["position"][mothers] = xp.clip(centre - half, lo, hi)
-        daughters = {
-            name: pop[name][mothers].copy() for name in pop.specs if name not in ("id", "alive")
-        }
-        daughters["position"] = xp.clip(centre + half, lo, hi)
-        daughters["age"][...] = 0.0
-        daughters["state_age"][...] = 0.0
-        pop["age"][mothers] = 0.0
-        pop.append(daughters)
+        xp = layer.population.xp
+        ids = layer.population["id"][mothers]
+        z = rnd.normal(xp, layer.seed, step, ids, "inheritance", 2)
+        a = daughters["antigen"].astype(xp.float64) + p.antigen_mutation_sd * z[:, 0]
+        daughters["antigen"][...] = xp.maximum(a, 0.0)
+        u = rnd.uniform(xp, layer.seed, step, ids, "mhc_loss", None)
+        daughters["mhc"][...] = xp.where(u < p.mhc_loss_probability, 0.0, daughters["mhc"])
 
-
-def state_counts(population) -> dict[str, int]:
-    """Live cells per (kind, state) name, e.g. ``{"tumour/live": 812, ...}`` (host ints).
-
-    Every kind × state pair is present (0 when empty), so tables keep fixed columns.
-    """
-    xp = population.xp
-    nk = len(population.kind_names)
-    counts = np.zeros(8 * nk, dtype=np.int64)
-    if population.size:
-        alive = population["alive"]
-        code = population["kind"].astype(xp.int64) * 8 + population["state"].astype(xp.int64)
-        counts = population.backend.asnumpy(xp.bincount(code[alive], minlength=8 * nk))
-    out = {}
-    for k, kname in enumerate(population.kind_names):
-        for s, sname in STATE_NAMES.items():
-            out[f"{kname}/{sname}"] = int(counts[8 * k + s])
-    return out
+    def observables(self, layer) -> list[Observable]:
+        pop = layer.population
+        xp = pop.xp
+        live = pop["alive"] & (pop["kind"] == self.index) & (pop["state"] == 0)
+        stats = xp.stack([mean_of(xp, pop[c], live) for c in ("antigen", "mhc", "pdl1")])
+        a, m, l_ = (float(v) for v in pop.backend.asnumpy(stats))
+        panel = f"{self.name}: mean of live cells"
+        return [
+            Observable(f"{self.name}_antigen_mean", a, panel, "1"),
+            Observable(f"{self.name}_mhc_mean", m, panel, "1"),
+            Observable(f"{self.name}_pdl1_mean", l_, panel, "1"),
+        ]

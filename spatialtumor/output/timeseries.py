@@ -69,11 +69,33 @@ def kind_counts(population) -> dict[str, int]:
         name = names[code] if code < len(names) else f"kind{code}"
         out[f"cells_{name}"] = int(c)
     if hasattr(population, "columns") and "state" in population.columns:
-        from ..biology.tumour import state_counts
-
-        # ``cells_<kind>_<state>`` for every kind and life state (live, apoptotic, necrotic)
+        # ``cells_<kind>_<state>`` for every kind and each of its states
         for key, c in state_counts(population).items():
             out["cells_" + key.replace("/", "_")] = c
+    return out
+
+
+def state_counts(population) -> dict[str, int]:
+    """Live cells per (kind, state) name, e.g. ``{"tumour/live": 812, ...}`` (host ints).
+
+    State names come from each kind (``population.kind_states``); every kind × state pair
+    is present (0 when empty), so tables keep fixed columns.
+    """
+    xp = population.xp
+    names = population.kind_names
+    vocab = population.kind_states
+    slots = max((len(v) for v in vocab), default=1)
+    nk = len(names)
+    counts = np.zeros(slots * nk, dtype=np.int64)
+    if population.size:
+        alive = population["alive"]
+        code = population["kind"].astype(xp.int64) * slots + population["state"].astype(xp.int64)
+        code = xp.where(alive, code, slots * nk)
+        counts = population.backend.asnumpy(xp.bincount(code, minlength=slots * nk + 1))
+    out = {}
+    for k, kname in enumerate(names):
+        for s, sname in enumerate(vocab[k]):
+            out[f"{kname}/{sname}"] = int(counts[slots * k + s])
     return out
 
 

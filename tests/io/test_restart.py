@@ -33,10 +33,12 @@ SMALL = {
     "cells": {
         "kinds": {
             "tumour": {
+                "model": "tumour",
                 "exchange": {"oxygen": {"uptake": 1.0}, "signal": {"rate": 0.5, "target": 1.0}},
-                "growth": {"birth_rate": 0.01, "apoptosis_rate": 0.002},
+                "params": {"birth_rate": 0.01, "apoptosis_rate": 0.002},
             },
             "immune": {
+                "model": "inert",
                 "radius": 5.0,
                 "speed": 2.0,
                 "persistence": 3.0,
@@ -134,8 +136,9 @@ decay = 0.1
 initial = 38.0
 boundary = 38.0
 [cells.kinds.tumour]
+model = "tumour"
 exchange.oxygen = { uptake = 2.0 }
-growth = { birth_rate = 0.01 }
+params = { birth_rate = 0.01 }
 [[cells.initial]]
 kind = "tumour"
 shape = "sphere"

@@ -347,8 +347,12 @@ SCENARIO = {
     },
     "cells": {
         "kinds": {
-            "tumour": {"exchange": {"oxygen": {"uptake": 10.0}}, "growth": {"birth_rate": 0.05}},
-            "cd8": {"speed": 4.0, "persistence": 5.0},
+            "tumour": {
+                "model": "tumour",
+                "exchange": {"oxygen": {"uptake": 10.0}},
+                "params": {"birth_rate": 0.05},
+            },
+            "cd8": {"model": "inert", "speed": 4.0, "persistence": 5.0},
         },
         "initial": [
             {"kind": "tumour", "shape": "sphere", "centre": [20.0, -25.0, 160.0], "radius": 40.0},

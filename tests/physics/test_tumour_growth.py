@@ -6,26 +6,45 @@ import numpy as np
 import pytest
 
 import spatialtumor as st
-from spatialtumor.agents import CellKind, Population, uniform_box
-from spatialtumor.biology.tumour import APOPTOTIC, LIVE, NECROTIC, GrowthParams, TumourGrowth
 from spatialtumor.build import build_simulation
 from spatialtumor.scenario import scenario_from_dict
 
+LIVE, APOPTOTIC, NECROTIC = 0, 1, 2  # states of model "tumour"
 
-def normoxic_sim(backend, n0, params, stop, seed=3):
-    grid = st.Grid(backend, (4, 4, 4), 50.0, origin=(-100, -100, -100))
-    fields = st.Fields(grid, oxygen=st.Species(1e5, 0.0, 38.0, "mmHg"))
-    pop = Population(backend, [CellKind("tumour")], capacity=n0)
-    pop.add_cells("tumour", uniform_box(grid.origin, grid.upper, n0, rng=seed))
-    sim = st.Simulation(grid, fields, pop, clock=st.Clock(6.0, 6.0, 6.0), stop=stop)
-    sim.info.seed = seed
-    sim.processes.append(TumourGrowth(pop, fields, {"tumour": params}, seed=seed))
-    return sim
+
+def normoxic_scenario(n0, params, stop, seed=3, dt=6.0):
+    """``n0`` tumour cells in a 200 µm box of uniform, fixed oxygen (38 mmHg)."""
+    return {
+        "run": {"stop": stop, "seed": seed},
+        "clock": {"dt_diffusion": dt, "dt_mechanics": dt, "dt_phenotype": dt},
+        "grid": {"nx": 4, "ny": 4, "nz": 4, "spacing": 50.0},
+        "fields": {"oxygen": {"diffusivity": 1e5, "initial": 38.0, "units": "mmHg"}},
+        "cells": {
+            "kinds": {
+                "tumour": {"model": "tumour", "repulsion": 0.0, "adhesion": 0.0, "params": params}
+            },
+            "initial": [
+                {
+                    "kind": "tumour",
+                    "shape": "box",
+                    "lower": [-100] * 3,
+                    "upper": [100] * 3,
+                    "count": n0,
+                }
+            ],
+            "capacity": n0,
+        },
+    }
+
+
+def normoxic_sim(backend, n0, params, stop, seed=3, dt=6.0):
+    scn = scenario_from_dict(normoxic_scenario(n0, params, stop, seed, dt), "normoxic")
+    return build_simulation(scn, backend)
 
 
 def test_exponential_growth_matches_rate(backend):
     rate = 0.00072  # 1/min
-    params = GrowthParams(birth_rate=rate, apoptosis_rate=0.0)
+    params = {"birth_rate": rate, "apoptosis_rate": 0.0}
     n0, stop = 2000, 2 * st.day
     sim = normoxic_sim(backend, n0, params, stop)
     sim.run()
@@ -36,7 +55,7 @@ def test_exponential_growth_matches_rate(backend):
 
 def test_growth_with_apoptosis_nets_the_rates(backend):
     birth, death = 0.0015, 0.0005  # 1/min
-    params = GrowthParams(birth_rate=birth, apoptosis_rate=death, apoptosis_duration=1e9)
+    params = {"birth_rate": birth, "apoptosis_rate": death, "apoptosis_duration": 1e9}
     n0, stop = 2000, 1 * st.day
     sim = normoxic_sim(backend, n0, params, stop)
     sim.run()
@@ -50,7 +69,7 @@ def test_growth_with_apoptosis_nets_the_rates(backend):
 
 def test_rates_do_not_depend_on_the_step(backend):
     """Every rate is per minute: 6-min and 1-min phenotype steps grow alike."""
-    params = GrowthParams(birth_rate=0.002, apoptosis_rate=0.0)
+    params = {"birth_rate": 0.002, "apoptosis_rate": 0.0}
     counts = []
     for dt in (1.0, 6.0):
         sim = normoxic_sim(backend, 1500, params, 12 * st.hour)
@@ -60,8 +79,36 @@ def test_rates_do_not_depend_on_the_step(backend):
     assert counts[0] == pytest.approx(counts[1], rel=0.05)
 
 
+def test_a_new_clock_reaches_transport_and_rules(numpy_backend):
+    """Swapping a 6-min clock for a 1-min one before the run: decay, exchange and growth all
+    use the new steps, so the run equals one built with the 1-min clock from the start."""
+    params = {"birth_rate": 0.002}
+    scn = normoxic_scenario(300, params, 3 * st.hour, dt=1.0)
+    scn["fields"]["oxygen"].update(decay=0.1, boundary=38.0)  # oxygen no longer uniform
+    scn["cells"]["kinds"]["tumour"]["exchange"] = {"oxygen": {"uptake": 10.0}}
+    built = build_simulation(scenario_from_dict(scn, "one"), numpy_backend)
+    swapped = build_simulation(
+        scenario_from_dict(
+            {**scn, "clock": {"dt_diffusion": 6.0, "dt_mechanics": 6.0, "dt_phenotype": 6.0}},
+            "six",
+        ),
+        numpy_backend,
+    )
+    swapped.clock = st.Clock(1.0, 1.0, 1.0)
+    assert swapped.transport.dt == 6.0  # refactorised at the first step
+    for sim in (built, swapped):
+        sim.run()
+    assert swapped.transport.dt == 1.0
+    np.testing.assert_array_equal(swapped.fields.values, built.fields.values)
+    a, b = built.population.to_host(), swapped.population.to_host()
+    np.testing.assert_array_equal(a["id"], b["id"])
+    np.testing.assert_array_equal(a["position"], b["position"])
+    with pytest.raises(ValueError, match="dt_diffusion cannot change"):
+        built.clock = st.Clock(0.5, 0.5, 0.5)
+
+
 def test_ids_unique_after_growth(numpy_backend):
-    sim = normoxic_sim(numpy_backend, 500, GrowthParams(birth_rate=0.002), 1 * st.day)
+    sim = normoxic_sim(numpy_backend, 500, {"birth_rate": 0.002}, 1 * st.day)
     sim.run()
     ids = sim.population.to_host()["id"]
     assert len(np.unique(ids)) == len(ids) > 500
@@ -85,7 +132,11 @@ SPHEROID = {
     },
     "cells": {
         "kinds": {
-            "tumour": {"exchange": {"oxygen": {"uptake": 25.0}}, "growth": {"birth_rate": 0.00072}}
+            "tumour": {
+                "model": "tumour",
+                "exchange": {"oxygen": {"uptake": 25.0}},
+                "params": {"birth_rate": 0.00072},
+            }
         },
         "initial": [{"kind": "tumour", "shape": "sphere", "radius": 200.0}],
     },

@@ -23,7 +23,11 @@ SCENARIO = {
     },
     "cells": {
         "kinds": {
-            "tumour": {"exchange": {"oxygen": {"uptake": 10.0}}, "growth": {"birth_rate": 0.003}}
+            "tumour": {
+                "model": "tumour",
+                "exchange": {"oxygen": {"uptake": 10.0}},
+                "params": {"birth_rate": 0.003},
+            }
         },
         "initial": [{"kind": "tumour", "shape": "sphere", "radius": 80.0}],
     },

@@ -1,0 +1,316 @@
+"""CD8 T cells: recruitment, search, recognition on contact, serial killing braked by
+PD-1/PD-L1, IFN-γ and IL-2 release when engaged, IL-2-driven proliferation, exhaustion and a
+finite lifespan (equations, values and sources in docs/MODEL.md).
+
+States: ``searching`` (moving, chemotaxis up the chemokine), ``engaged`` (attached to one
+target; does not move) and ``exhausted`` (moves, never attaches). On the mechanics clock a
+searching cell attaches to a recognised target in contact at rate ``k_on s φ(d)`` (competing
+clocks over its partners; ``s`` the target's recognition, ``φ`` the contact distance
+factor); an engaged cell kills at ``k_kill (1 − E) s / (1 + (B/K)ⁿ)`` with ``B = PD-L1 ×
+free PD-1``, and detaches at ``k_off`` or when its target dies or moves away. A kill raises
+the exhaustion ``E`` by ``e_kill`` and frees the T cell to search again (serial killing);
+engagement raises ``E`` at ``1/T_E``. Every rule is a rate per unit time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..cells import CheckContext, Column, Kind, KindError, Observable, Rule, Stage
+from ..cells.body import BodySpec
+from ..cells.contacts import find_partners, make_buffers
+from ..cells.layer import mean_of
+from ..cells.recruitment import SITE_WORDS, recruit, site_voxels
+
+SEARCHING, ENGAGED, EXHAUSTED = 0, 1, 2
+
+
+class CD8Body(BodySpec):
+    """CD8 T-cell defaults of the keys every kind has."""
+
+    radius: float = Field(5.0, gt=0, description="cell radius [µm] (effector ≈ 700 µm³)")
+    repulsion: float = Field(10.0, ge=0, description="cell-cell repulsion [µm/min]")
+    adhesion: float = Field(0.0, ge=0, description="cell-cell adhesion [µm/min]")
+    speed: float = Field(4.0, ge=0, description="motility speed when searching [µm/min]")
+    persistence: float = Field(3.0, gt=0, description="persistence time [min]")
+
+
+class CD8Params(BaseModel):
+    """Parameters of ``model = "cd8"`` (``[cells.kinds.<name>.params]``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    targets: list[str] = Field(
+        default_factory=lambda: ["tumour"], description="kinds attacked (with antigen, mhc)"
+    )
+    attach_rate: float = Field(0.2, ge=0, description="attachment rate k_on in contact [1/min]")
+    contact_full: float = Field(
+        0.833, gt=0, description="full attachment chance up to this distance / (r_T + r_target)"
+    )
+    contact_max: float = Field(
+        1.071, gt=0, description="no attachment beyond this distance / (r_T + r_target)"
+    )
+    recognition_threshold: float = Field(
+        0.5, ge=0, description="presented antigen (antigen × MHC-I) below which s = 0 [1]"
+    )
+    recognition_saturation: float = Field(
+        2.0, gt=0, description="presented antigen at which s = 1 [1]"
+    )
+    kill_rate: float = Field(1.0 / 180.0, ge=0, description="killing rate while attached [1/min]")
+    detach_rate: float = Field(1.0 / 60.0, ge=0, description="spontaneous detachment [1/min]")
+    pd1: float = Field(1.0, ge=0, description="PD-1 level of new T cells [1]")
+    pd1_half_inhibition: float = Field(
+        0.707, gt=0, description="PD-L1 × free PD-1 that halves the killing rate [1]"
+    )
+    pd1_hill: float = Field(2.0, gt=0, description="Hill coefficient of the PD-1 brake [1]")
+    exhaustion_per_kill: float = Field(0.1, ge=0, description="exhaustion added per kill [1]")
+    exhaustion_time: float = Field(
+        8640.0, gt=0, description="time engaged that exhausts a T cell, T_E [min]"
+    )
+    lifespan: float = Field(10080.0, gt=0, description="mean lifespan [min] (7 days)")
+    proliferation_rate: float = Field(
+        1.0 / 480.0, ge=0, description="division rate at saturating IL-2 [1/min]"
+    )
+    il2_field: str | None = Field(None, description="field holding IL-2 (None: no division)")
+    il2_half_saturation: float = Field(
+        0.15, gt=0, description="IL-2 for half the division rate [IL-2 field units]"
+    )
+    recruitment_rate: float = Field(
+        0.0, ge=0, description="cells entering per minute at saturating chemokine [cells/min]"
+    )
+    recruitment_field: str | None = Field(
+        None, description="field scaling recruitment by c/(K + c) (None: constant)"
+    )
+    recruitment_half_saturation: float = Field(
+        1.0, gt=0, description="K of the recruitment signal [field units]"
+    )
+    recruitment_sites: list[str] = Field(
+        default_factory=lambda: ["boundary"],
+        description='entry voxels: "boundary", face names (x_min … z_max), "vessels"',
+    )
+
+    @field_validator("recruitment_sites")
+    @classmethod
+    def _sites(cls, v):
+        bad = [s for s in v if s not in SITE_WORDS]
+        if bad:
+            raise ValueError(f"unknown entry site {bad[0]!r}; sites: {', '.join(SITE_WORDS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.contact_max > self.contact_full:
+            raise ValueError("contact_max must exceed contact_full")
+        if not self.recognition_saturation > self.recognition_threshold:
+            raise ValueError("recognition_saturation must exceed recognition_threshold")
+        return self
+
+
+class CD8(Kind):
+    """CD8 T cells (``model = "cd8"``)."""
+
+    model = "cd8"
+    Params = CD8Params
+    Body = CD8Body
+    states = ("searching", "engaged", "exhausted")
+    immobile_states = ("engaged",)
+    colour = (0.0, 0.45, 0.70)
+    description = "cytotoxic T cells: contact killing, PD-1 brake, exhaustion, IL-2 division"
+    columns = (
+        Column("target_id", np.int64, (), -1, "1", "id of the attached target, -1 if none"),
+        Column("contact_time", "float", (), 0.0, "min", "time attached to the current target"),
+        Column("kills", np.int32, (), 0, "1", "targets killed by this cell"),
+        Column("exhaustion", "float", (), 0.0, "1", "exhaustion E (killing scales as 1 − E)"),
+        Column("pd1", "float", (), 0.0, "1", "PD-1 level"),
+        Column("pd1_blocked", "float", (), 0.0, "1", "fraction of PD-1 blocked by a drug"),
+    )
+
+    @classmethod
+    def check(cls, name, params, body, ctx: CheckContext) -> None:
+        for i, t in enumerate(params.targets):
+            ctx.kind(f"params.targets.{i}", t, columns=("antigen", "mhc", "pdl1"))
+        ctx.field("params.il2_field", params.il2_field)
+        ctx.field("params.recruitment_field", params.recruitment_field)
+        if "vessels" in params.recruitment_sites and ctx.vessels == 0:
+            raise KindError("params.recruitment_sites", "names vessels but the scenario has none")
+
+    def contact_distance(self, kinds) -> float:
+        targets = [k for k in kinds if k.name in self.params.targets]
+        r = max((k.body.radius for k in targets), default=0.0)
+        return self.params.contact_max * (self.body.radius + r)
+
+    # set-up -----------------------------------------------------------------------------
+    def rules(self, layer):
+        p = self.params
+        pop = layer.population
+        xp = pop.xp
+        codes = [layer.by_name[t].index for t in p.targets]
+        table = np.zeros(len(layer.kinds), dtype=bool)
+        table[codes] = True
+        self._is_target = xp.asarray(table)
+        self._buffers = make_buffers()
+        grid = layer.fields.grid
+        self._sites = site_voxels(xp, grid, p.recruitment_sites, layer.vessels)
+        layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")
+        layer.add_counter(f"{self.name}_recruited", f"{self.name}: recruited per interval", "cells")
+        rules = [
+            Rule(self.engage, "mechanics", Stage.CONTACT, "T-cell attachment and killing"),
+            Rule(self.exhaust, "phenotype", Stage.STATE, "T-cell exhaustion"),
+            Rule(self.live_and_divide, "phenotype", Stage.FATE, "T-cell death and division"),
+        ]
+        if p.recruitment_rate > 0:
+            rules.append(Rule(self.recruit, "phenotype", Stage.RECRUIT, "T-cell recruitment"))
+        return rules
+
+    def initialise(self, layer, rows) -> None:
+        pop = layer.population
+        pop["pd1"][rows] = self.params.pd1
+
+    def inherit(self, layer, mothers, daughters, step) -> None:
+        daughters["state"][...] = SEARCHING
+        daughters["target_id"][...] = -1
+        daughters["contact_time"][...] = 0.0
+        daughters["kills"][...] = 0
+
+    # rules ------------------------------------------------------------------------------
+    def recognition(self, pop, xp):
+        """Recognition ``s`` of every row: a ramp of antigen × MHC-I, 0 for non-targets."""
+        p = self.params
+        shown = pop["antigen"].astype(np.float64) * pop["mhc"]
+        span = p.recognition_saturation - p.recognition_threshold
+        s = xp.clip((shown - p.recognition_threshold) / span, 0.0, 1.0)
+        return s * self._is_target[pop["kind"].astype(np.int64)]
+
+    def engage(self, ctx, events) -> None:
+        """Killing and detachment of engaged cells, then attachment of searching cells."""
+        p = self.params
+        layer = ctx.layer
+        pop = ctx.population
+        xp = ctx.xp
+        dt = ctx.dt
+        n = pop.size
+        state = pop["state"]
+        mine = pop["alive"] & (pop["kind"] == self.index)
+        living = layer.living()
+        s = self.recognition(pop, xp) * living
+        engaged = mine & (state == ENGAGED)
+        if bool(xp.any(engaged)):
+            rows = xp.nonzero(engaged)[0]
+            target = layer.neighbours.rows_of(pop["target_id"][rows])
+            t = xp.maximum(target, 0)
+            gap = pop["position"][rows] - pop["position"][t]
+            d = xp.sqrt(xp.sum(gap * gap, axis=1))
+            reach = p.contact_max * (pop["radius"][rows] + pop["radius"][t])
+            ok = (target >= 0) & (s[t] > 0) & (d < reach)
+            pd1_free = pop["pd1"][rows] * (1.0 - pop["pd1_blocked"][rows])
+            b = pop["pdl1"][t].astype(np.float64) * pd1_free
+            brake = 1.0 / (1.0 + (b / p.pd1_half_inhibition) ** p.pd1_hill)
+            vigour = xp.maximum(1.0 - pop["exhaustion"][rows], 0.0)
+            rate = p.kill_rate * vigour * s[t] * brake
+            ids = pop["id"][rows]
+            hit = ok & (ctx.uniform(ids, "killing") < -xp.expm1(-rate * dt))
+            killed = xp.zeros(rows.shape[0], dtype=bool)
+            if bool(xp.any(hit)):
+                killed = self._resolve_kills(ctx, rows, t, hit)
+            leave = (
+                ~ok | killed | (ctx.uniform(ids, "detachment") < -math.expm1(-p.detach_rate * dt))
+            )
+            stay = ~leave
+            pop["contact_time"][rows] = xp.where(stay, pop["contact_time"][rows] + dt, 0.0)
+            gain = xp.where(stay, dt / p.exhaustion_time, 0.0)
+            gain = gain + killed * p.exhaustion_per_kill
+            pop["exhaustion"][rows] = pop["exhaustion"][rows] + gain
+            pop["kills"][rows] = pop["kills"][rows] + killed
+            gone = xp.zeros(n, dtype=bool)
+            gone[rows] = leave
+            events.change_state(gone, SEARCHING)
+            pop["target_id"][rows] = xp.where(leave, -1, pop["target_id"][rows])
+        searching = mine & (state == SEARCHING)
+        if bool(xp.any(searching)):
+            query = xp.nonzero(searching)[0]
+            found = find_partners(
+                ctx, query, s, p.contact_full, p.contact_max, "attachment", self._buffers
+            )
+            attach = found.attached(p.attach_rate * dt)
+            rows = query[attach]
+            if int(rows.shape[0]):
+                mask = xp.zeros(n, dtype=bool)
+                mask[rows] = True
+                events.change_state(mask, ENGAGED)
+                pop["target_id"][rows] = pop["id"][found.pick[attach]]
+                pop["contact_time"][rows] = 0.0
+
+    def _resolve_kills(self, ctx, rows, targets, hit):
+        """One kill per target: when several attached cells succeed in the same step, the
+        one of smallest id is credited. Returns, per engaged row, whether it killed."""
+        layer = ctx.layer
+        pop = ctx.population
+        xp = ctx.xp
+        cand = xp.nonzero(hit)[0]
+        t = targets[cand]
+        ids = pop["id"][rows[cand]]
+        order = xp.lexsort(xp.stack([ids, t]))
+        t_sorted = t[order]
+        first = xp.ones(order.shape[0], dtype=bool)
+        first[1:] = t_sorted[1:] != t_sorted[:-1]
+        win = cand[order[first]]
+        done = layer.kill(ctx, targets[win], killers=rows[win], cause=self.name)
+        layer.count(f"{self.name}_kills", done)
+        killed = xp.zeros(rows.shape[0], dtype=bool)
+        killed[win] = done
+        return killed
+
+    def exhaust(self, ctx, events) -> None:
+        """Cells whose exhaustion reached 1 become exhausted (and let go of their target)."""
+        pop = ctx.population
+        xp = ctx.xp
+        mine = pop["alive"] & (pop["kind"] == self.index) & (pop["state"] != EXHAUSTED)
+        tired = mine & (pop["exhaustion"] >= 1.0)
+        took = events.change_state(tired, EXHAUSTED)
+        pop["target_id"][...] = xp.where(took, -1, pop["target_id"])
+
+    def live_and_divide(self, ctx, events) -> None:
+        """Death at ``1/lifespan``; division at ``k_p (1 − E) IL2/(K + IL2)``."""
+        p = self.params
+        pop = ctx.population
+        xp = ctx.xp
+        mine = pop["alive"] & (pop["kind"] == self.index)
+        u = ctx.uniform(pop["id"], "lifespan", 2)
+        events.remove(mine & (u[:, 0] < -math.expm1(-ctx.dt / p.lifespan)))
+        if p.il2_field is None or p.proliferation_rate == 0:
+            return
+        il2 = xp.maximum(ctx.field_at(p.il2_field), 0.0)
+        vigour = xp.maximum(1.0 - pop["exhaustion"], 0.0)
+        rate = p.proliferation_rate * vigour * il2 / (p.il2_half_saturation + il2)
+        able = mine & (pop["state"] != EXHAUSTED)
+        events.divide(able & (u[:, 1] < -xp.expm1(-rate * ctx.dt)))
+
+    def recruit(self, ctx, events) -> None:
+        p = self.params
+        n = recruit(
+            ctx,
+            events,
+            self.index,
+            self._sites,
+            p.recruitment_rate,
+            p.recruitment_field,
+            p.recruitment_half_saturation,
+        )
+        if n:
+            ctx.layer.count(f"{self.name}_recruited", float(n))
+
+    # output -----------------------------------------------------------------------------
+    def observables(self, layer) -> list[Observable]:
+        pop = layer.population
+        xp = pop.xp
+        mine = pop["alive"] & (pop["kind"] == self.index)
+        attached = xp.sum((mine & (pop["state"] == ENGAGED)).astype(np.float64))
+        stats = xp.stack([attached, mean_of(xp, pop["exhaustion"], mine)])
+        a, e = (float(v) for v in pop.backend.asnumpy(stats))
+        return [
+            Observable(f"{self.name}_attached", a, f"{self.name}: attached to a target", "cells"),
+            Observable(f"{self.name}_exhaustion_mean", e, f"{self.name}: mean exhaustion", "1"),
+        ]

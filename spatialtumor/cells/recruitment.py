@@ -1,0 +1,120 @@
+"""Cells entering the tissue at entry voxels: the domain boundary or vessel voxels.
+
+Each phenotype step, entry voxel ``v`` of ``M`` receives ``n_v ~ Poisson(λ_v Δt)`` new
+cells with ``λ_v = (R / M) · h(c_v)`` [cells/min]: ``R`` the kind's total recruitment rate
+at saturating signal and ``h(c) = c / (K + c)`` of a signal field in that voxel (1 without a
+signal). New cells are placed uniformly inside their voxel. Draws are counter-based, keyed
+by the voxel index, so they do not depend on the order of anything.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FACES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
+SITE_WORDS = ("boundary", "vessels", *FACES)
+#: most cells one entry voxel takes in one step (Poisson draws are truncated here)
+MAX_PER_VOXEL = 64
+
+
+def entry_mask(grid, sites, vessels=None) -> np.ndarray:
+    """(nz, ny, nx) bool host mask of the entry voxels named by ``sites``.
+
+    ``sites`` holds "boundary" (every outer voxel), face names ("x_min" … "z_max") and
+    "vessels" (the scenario's vessel voxels, ``vessels`` a mask).
+    """
+    nz, ny, nx = grid.shape
+    mask = np.zeros((nz, ny, nx), dtype=bool)
+    for s in sites:
+        if s == "boundary":
+            s_faces = FACES
+        elif s == "vessels":
+            if vessels is not None:
+                mask |= np.asarray(vessels, dtype=bool)
+            continue
+        else:
+            s_faces = (s,)
+        for f in s_faces:
+            axis, side = f.split("_")
+            index = 0 if side == "min" else -1
+            if axis == "x":
+                mask[:, :, index] = True
+            elif axis == "y":
+                mask[:, index, :] = True
+            else:
+                mask[index, :, :] = True
+    return mask
+
+
+def poisson_counts(xp, u, mean):
+    """Poisson numbers with ``mean`` by inversion of the uniforms ``u`` (both (M,)).
+
+    The count is the smallest k with ``u < F(k)``, truncated at :data:`MAX_PER_VOXEL`.
+    """
+    p = xp.exp(-mean)
+    cdf = p.copy()
+    k = xp.zeros(u.shape, dtype=np.int64)
+    for i in range(1, MAX_PER_VOXEL + 1):
+        more = u >= cdf
+        if not bool(xp.any(more)):
+            break
+        k = k + more
+        p = p * mean / i
+        cdf = cdf + p
+    return k
+
+
+def recruit(ctx, events, kind: int, sites, rate: float, signal=None, half: float = 1.0) -> int:
+    """Record new cells of kind code ``kind`` entering at ``sites`` (flat voxel indices).
+
+    Parameters
+    ----------
+    ctx : StepContext of the phenotype step
+    events : the layer's Events
+    kind : kind code of the new cells
+    sites : (M,) int64 device array of entry voxels
+    rate : total rate at saturating signal [cells/min]
+    signal : field name modulating the rate by ``c/(K + c)``, or None
+    half : K [field units]
+
+    Returns
+    -------
+    number of cells recorded (host int)
+    """
+    xp = ctx.xp
+    m = int(sites.shape[0])
+    if m == 0 or rate <= 0:
+        return 0
+    grid = ctx.fields.grid
+    lam = xp.full(m, rate / m, dtype=np.float64)
+    if signal is not None:
+        c = ctx.fields[signal].reshape(-1)[sites].astype(np.float64)
+        c = xp.maximum(c, 0.0)
+        lam = lam * c / (half + c)
+    # keys hold the voxel and the kind, so kinds entering at one voxel draw independently
+    key = sites.astype(np.int64) * 128 + int(kind)
+    u = ctx.uniform(key, "recruitment")
+    n = poisson_counts(xp, u, lam * ctx.dt)
+    total = int(xp.sum(n))
+    if total == 0:
+        return 0
+    ends = xp.cumsum(n)
+    which = xp.searchsorted(ends, xp.arange(total, dtype=np.int64), side="right")
+    rank = xp.arange(total, dtype=np.int64) - (ends[which] - n[which])
+    voxel = sites[which]
+    uu = ctx.uniform((voxel * MAX_PER_VOXEL + rank) * 128 + int(kind), "recruitment_position", 3)
+    nz, ny, nx = grid.shape
+    i = voxel % nx
+    j = (voxel // nx) % ny
+    k = voxel // (nx * ny)
+    ijk = xp.stack([i, j, k], axis=1).astype(np.float64)
+    lower = xp.asarray(grid.origin, dtype=np.float64)
+    spacing = xp.asarray(grid.spacing, dtype=np.float64)
+    positions = lower + (ijk + uu) * spacing
+    events.spawn(kind, positions)
+    return total
+
+
+def site_voxels(xp, grid, sites, vessels=None):
+    """Flat indices (int64, device) of the entry voxels named by ``sites``."""
+    return xp.asarray(np.flatnonzero(entry_mask(grid, sites, vessels).ravel()), dtype=np.int64)
