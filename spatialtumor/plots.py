@@ -9,10 +9,14 @@
 
 Counts per kind come from ``timeseries.csv`` where it has them (finer in time), otherwise
 from the snapshots; counts per state and the tumour size always come from the snapshots.
-Tumour size is shown as the equivalent-sphere radius ``(3 ΣV / 4π)^(1/3)`` [µm] of the live
-tumour cells and of all tumour cells, and as ``√(5/3)·R_g`` [µm] (``R_g`` the radius of
-gyration of all tumour cells; equal to the radius for a uniformly filled ball). Therapy
-events listed in the scenario's ``[therapy]`` table, if any, are marked on every panel.
+Kind and state names, and which kinds are tumour cells (model "tumour"), are read from the
+snapshots' vocabulary. Tumour size is shown as the equivalent-sphere radius
+``(3 ΣV / 4π)^(1/3)`` [µm] of the live tumour cells and of all tumour cells, and as
+``√(5/3)·R_g`` [µm] (``R_g`` the radius of gyration of all tumour cells; equal to the radius
+for a uniformly filled ball). Quantities the kinds report to the time series (kills per
+interval, attached T cells, mean antigen and PD-L1, …) get one panel each, as described by
+``RUN/timeseries.json``. Therapy events listed in the scenario's ``[therapy]`` table, if any,
+are marked on every panel.
 """
 
 from __future__ import annotations
@@ -24,10 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from .runs import STATE_NAMES, Run, open_run, state_name
+from .runs import Run, open_run
 
-TUMOUR_WORDS = ("tumour", "tumor", "cancer")
-STATE_STYLES = {"live": "-", "apoptotic": "--", "necrotic": ":"}
+#: line style of a kind's state, by its code (0 solid, 1 dashed, …)
+STATE_STYLES = ("-", "--", ":", "-.")
 TIME_KEYS = ("time", "times", "start", "at", "t")
 
 
@@ -90,10 +94,6 @@ def _time_scale(t_max: float) -> tuple[float, str]:
     return 1.0, "min"
 
 
-def is_tumour(name: str) -> bool:
-    return any(w in name.lower() for w in TUMOUR_WORDS)
-
-
 @dataclass
 class RunCurves:
     """Everything the figure plots, as arrays (times [min])."""
@@ -102,11 +102,14 @@ class RunCurves:
     kind_times: np.ndarray
     kinds: dict[str, np.ndarray]  # kind → cells over kind_times
     states: dict[tuple[str, str], np.ndarray]  # (kind, state) → cells over snapshot_times
+    state_codes: dict[tuple[str, str], int]  # (kind, state) → the state's code
     size: dict[str, np.ndarray]  # label → radius [µm] over snapshot_times
     field_times: np.ndarray
     field_totals: dict[str, np.ndarray]  # field → total [units·µm³] over field_times
     units: dict[str, str]
     events: list[TherapyEvent]
+    reported: dict[str, dict[str, np.ndarray]] = None  # panel → column → values (kind_times)
+    reported_units: dict[str, str] = None  # panel → units
 
 
 def _tumour_size(snap, tumour_codes: list[int]) -> dict[str, float]:
@@ -157,7 +160,8 @@ def run_curves(run: str | os.PathLike | Run) -> RunCurves:
             kinds[k] = np.zeros(len(snaps))
     states: dict[tuple[str, str], np.ndarray] = {}
     size: dict[str, np.ndarray] = {}
-    tumour_codes = [i for i, k in enumerate(names) if is_tumour(k)]
+    vocab = run.vocabulary
+    tumour_codes = vocab.kinds_of_model("tumour")
     for i, s in enumerate(snaps):
         if not s.has_population:
             continue
@@ -170,10 +174,20 @@ def run_curves(run: str | os.PathLike | Run) -> RunCurves:
         for label, r in _tumour_size(s, tumour_codes).items():
             size.setdefault(label, np.full(len(snaps), np.nan))[i] = r
     order = {n: i for i, n in enumerate(names)}
-    sorder = {n: i for i, n in STATE_NAMES.items()}
-    states = dict(
-        sorted(states.items(), key=lambda kv: (order.get(kv[0][0], 99), sorder.get(kv[0][1], 9)))
-    )
+    codes = {}
+    for key in states:
+        k = order.get(key[0], -1)
+        known = vocab.states_of(k) if k >= 0 else ()
+        codes[key] = known.index(key[1]) if key[1] in known else 99
+    states = dict(sorted(states.items(), key=lambda kv: (order.get(kv[0][0], 99), codes[kv[0]])))
+    reported: dict[str, dict[str, np.ndarray]] = {}
+    reported_units: dict[str, str] = {}
+    for col, info in run.timeseries_columns.items():
+        if info.get("counter") or col not in ts.columns:
+            continue  # running totals are drawn as their increase per interval
+        panel = str(info.get("panel", col))
+        reported.setdefault(panel, {})[col] = ts[col].to_numpy(dtype=float)
+        reported_units[panel] = str(info.get("units", ""))
     fields = run.field_names
     totals: dict[str, np.ndarray] = {}
     if len(ts) and all(f"{f}_total" in ts.columns for f in fields):
@@ -190,27 +204,30 @@ def run_curves(run: str | os.PathLike | Run) -> RunCurves:
         kind_times=kind_times,
         kinds=kinds,
         states=states,
+        state_codes=codes,
         size=size,
         field_times=field_times,
         field_totals=totals,
         units=run.units,
         events=therapy_events(run.scenario),
+        reported=reported,
+        reported_units=reported_units,
     )
 
 
-def _kind_colours(names) -> dict[str, tuple[float, float, float]]:
+def _kind_colours(run: Run) -> dict[str, tuple[float, float, float]]:
     from .render import kind_colours
 
-    return kind_colours(list(names))
+    return kind_colours(run.vocabulary)
 
 
 def population_figure(run: str | os.PathLike | Run, *, title: str | None = None):
     """A figure of the run's curves: one panel per quantity, returned unsaved.
 
     Panels (when the run has cells): cells per kind (one line per kind), cells per kind and
-    state (line style by state), tumour size (when a kind is named like a tumour); then one
-    panel per field with its total. The first axes hold one line per kind, labelled with
-    the kind names.
+    state (line style by state), tumour size (when a kind has the tumour model), one panel
+    per group of quantities the kinds report; then one panel per field with its total. The
+    first axes hold one line per kind, labelled with the kind names.
 
     Returns
     -------
@@ -228,6 +245,7 @@ def population_figure(run: str | os.PathLike | Run, *, title: str | None = None)
         panels += ["kinds", "states"]
     if c.size:
         panels.append("size")
+    panels += [f"reported:{p}" for p in c.reported or {}]
     panels += [f"field:{f}" for f in c.field_totals]
     ncols = 1 if len(panels) == 1 else 2
     nrows = (len(panels) + ncols - 1) // ncols
@@ -246,7 +264,7 @@ def population_figure(run: str | os.PathLike | Run, *, title: str | None = None)
     with matplotlib.rc_context(style):
         fig = Figure(figsize=(4.2 * ncols, 3.0 * nrows), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        colours = _kind_colours(c.kinds)
+        colours = _kind_colours(run)
         for ax, panel in zip(axes, panels, strict=False):
             if panel == "kinds":
                 for k, y in c.kinds.items():
@@ -259,7 +277,7 @@ def population_figure(run: str | os.PathLike | Run, *, title: str | None = None)
                         c.snapshot_times / scale,
                         y,
                         color=colours.get(k, "0.3"),
-                        ls=STATE_STYLES.get(s, "-."),
+                        ls=STATE_STYLES[c.state_codes.get((k, s), 0) % len(STATE_STYLES)],
                         marker="o",
                         ms=2.5,
                         label=f"{k} ({s})",
@@ -279,6 +297,14 @@ def population_figure(run: str | os.PathLike | Run, *, title: str | None = None)
                     )
                 ax.set_title("Tumour size")
                 ax.set_ylabel("radius (µm)")
+            elif panel.startswith("reported:"):
+                title = panel.split(":", 1)[1]
+                for (col, y), ls in zip(
+                    c.reported[title].items(), ("-", "--", ":", "-."), strict=False
+                ):
+                    ax.plot(c.kind_times / scale, y, color="0.15", ls=ls, label=col)
+                ax.set_title(title)
+                ax.set_ylabel(c.reported_units.get(title, "") or "value")
             else:
                 f = panel.split(":", 1)[1]
                 u = c.units.get(f, "")
@@ -336,6 +362,5 @@ __all__ = [
     "population_figure",
     "run_curves",
     "save_plots",
-    "state_name",
     "therapy_events",
 ]

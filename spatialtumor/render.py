@@ -34,7 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .runs import Run, RunSnapshot, open_run, state_name
+from .output.vocabulary import CellVocabulary
+from .runs import Run, RunSnapshot, open_run
 
 WINDOW_ENV = "VTK_DEFAULT_OPENGL_WINDOW"
 #: Offscreen OpenGL windows tried in order on a Linux machine without a display.
@@ -53,8 +54,8 @@ PALETTE = (
     (0.941, 0.894, 0.259),  # yellow
     (0.600, 0.600, 0.600),  # grey
 )
-TUMOUR_COLOUR = (0.835, 0.369, 0.000)  # vermillion
-TUMOUR_WORDS = ("tumour", "tumor", "cancer")
+#: colour of tumour kinds in format-1 runs, whose snapshots store no colours
+V1_TUMOUR_COLOUR = (0.835, 0.369, 0.000)  # vermillion
 
 _PROBE = r"""
 import sys
@@ -220,8 +221,8 @@ class RenderOptions:
     size : picture width and height [pixels]
     cmap : matplotlib colour map of the field (default: viridis for oxygen, magma else)
     value_range : colour-bar range [field units] (default: data range)
-    kind_colours : kind name → RGB in [0, 1] (default: tumour vermillion, others from a
-        colour-blind safe palette)
+    kind_colours : kind name → RGB in [0, 1] (default: the colour each kind stores in the
+        snapshot, else a colour-blind safe palette)
     background : ``"white"`` or ``"black"``
     lighting : shade the cell spheres (off: flat colours, exactly the kind colours)
     title : a line above the time (default: none)
@@ -258,32 +259,45 @@ class RenderOptions:
 
 
 def kind_colours(
-    kind_names: Sequence[str], given: dict[str, tuple[float, float, float]] | None = None
+    kinds: CellVocabulary | Sequence[str],
+    given: dict[str, tuple[float, float, float]] | None = None,
 ) -> dict[str, tuple[float, float, float]]:
-    """Colour of every kind: ``given`` first, tumour-like names vermillion, then the palette."""
+    """Colour of every kind: ``given`` first, then the colour stored with the kind in the
+    snapshot (unless another kind took it), then the palette."""
+    vocab = kinds if isinstance(kinds, CellVocabulary) else CellVocabulary.v1(tuple(kinds))
     given = dict(given or {})
-    out, k = {}, 0
-    for name in kind_names:
+    out: dict[str, tuple[float, float, float]] = {}
+    used: set[tuple[float, ...]] = set()
+    k = 0
+    for i, name in enumerate(vocab.kind_names):
+        stored = vocab.kind_colours[i] if i < len(vocab.kind_colours) else None
+        if stored is None and i < len(vocab.kind_models) and vocab.kind_models[i] == "tumour":
+            stored = V1_TUMOUR_COLOUR
         if name in given:
             out[name] = tuple(float(c) for c in given[name])
-        elif any(w in name.lower() for w in TUMOUR_WORDS):
-            out[name] = TUMOUR_COLOUR
+        elif stored is not None and tuple(stored) not in used:
+            out[name] = tuple(float(c) for c in stored)
         else:
+            while PALETTE[k % len(PALETTE)] in used and k < len(PALETTE):
+                k += 1
             out[name] = PALETTE[k % len(PALETTE)]
             k += 1
+        used.add(tuple(out[name]))
     return out
 
 
 def state_colour(base: Sequence[float], state: int) -> tuple[float, float, float]:
-    """Colour of a cell of kind colour ``base`` in ``state``: live as is, apoptotic pale,
-    necrotic dark."""
+    """Colour of a cell of kind colour ``base`` in state code ``state``: state 0 as is, then
+    alternately paler and darker shades (state 1 pale, 2 dark, 3 lighter, 4 darker …)."""
     b = np.asarray(base, dtype=float)
-    if state == 1:
-        c = b + 0.55 * (1.0 - b)
-    elif state == 2:
-        c = 0.35 * b + 0.65 * np.array([0.18, 0.16, 0.15])
-    else:
+    if state <= 0:
         c = b
+    elif state % 2 == 1:
+        c = b + (0.55 if state == 1 else 0.3) * (1.0 - b)
+    else:
+        c = (0.35 if state == 2 else 0.6) * b + (0.65 if state == 2 else 0.4) * np.array(
+            [0.18, 0.16, 0.15]
+        )
     return tuple(float(v) for v in c)
 
 
@@ -481,17 +495,20 @@ class SceneRenderer:
         kinds = np.asarray(cols.get("kind", np.zeros(n_all, np.int64)), dtype=np.int64)
         states = np.asarray(cols.get("state", np.zeros(n_all, np.int64)), dtype=np.int64)
         radius = np.asarray(cols.get("radius", np.full(n_all, 5.0)), dtype=np.float64)
-        names = list(snap.kind_names)
-        names += [f"kind{c}" for c in range(len(names), int(kinds.max(initial=-1)) + 1)]
+        vocab = snap.vocabulary
+        names = [
+            vocab.kind_name(c)
+            for c in range(max(len(vocab.kind_names), int(kinds.max(initial=-1)) + 1))
+        ]
         classes = []  # (kind code, state code) present in the whole snapshot, for the legend
         codes = kinds * 256 + np.clip(states, 0, 255)
         present = np.unique(codes)
         table = np.zeros((int(present.max(initial=0)) + 1, 3), dtype=np.uint8)
         for c in present:
             k, s = int(c // 256), int(c % 256)
-            rgb = state_colour(colours[names[k]], s)
+            rgb = state_colour(colours.get(names[k], PALETTE[-1]), s)
             table[c] = np.rint(np.asarray(rgb) * 255)
-            classes.append((names[k], state_name(s), rgb))
+            classes.append((names[k], vocab.state_name(k, s), rgb, s))
         if keep is not None:
             pos, codes, radius = pos[keep], codes[keep], radius[keep]
         n = pos.shape[0]
@@ -538,8 +555,8 @@ class SceneRenderer:
         o = self.options
         leg = v.vtkLegendBoxActor()
         leg.SetNumberOfEntries(len(classes))
-        all_live = all(c[1] == "live" for c in classes)
-        for i, (kind, state, rgb) in enumerate(classes):
+        all_first = all(c[3] == 0 for c in classes)
+        for i, (kind, state, rgb, _code) in enumerate(classes):
             disc = v.vtkRegularPolygonSource()
             disc.SetNumberOfSides(40)
             disc.SetRadius(0.5)
@@ -552,13 +569,15 @@ class SceneRenderer:
                 (symbol.GetNumberOfCells(), 1),
             )
             symbol.GetCellData().SetScalars(self._array(rgba, "colour"))
-            label = kind if all_live else f"{kind} ({state})"
+            label = kind if all_first else f"{kind} ({state})"
             leg.SetEntry(i, symbol, label, self._fg)
         self._text_prop(leg.GetEntryTextProperty(), 0.024 * o.size[1])
         leg.BorderOff()
         leg.UseBackgroundOff()
         leg.SetPadding(2)
-        longest = max(len(kind if all_live else f"{kind} ({state})") for kind, state, _ in classes)
+        longest = max(
+            len(kind if all_first else f"{kind} ({state})") for kind, state, *_ in classes
+        )
         # the box sets the text size: about 3 % of the picture height per entry
         aspect = o.size[0] / o.size[1]
         h = min(0.032 * len(classes), 0.5)
@@ -683,7 +702,7 @@ class SceneRenderer:
                     keep = coord >= plane - r
                 else:
                     keep = coord <= plane + r
-            actor, classes = self._cells(snap, keep, kind_colours(snap.kind_names, o.kind_colours))
+            actor, classes = self._cells(snap, keep, kind_colours(snap.vocabulary, o.kind_colours))
             ren.AddActor(actor)
             if classes:
                 ren.AddViewProp(self._legend(classes))

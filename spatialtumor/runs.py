@@ -32,16 +32,14 @@ import h5py
 import numpy as np
 
 from .output.reader import GridGeometry, _plain, check_format, list_snapshots, read_geometry
-from .output.timeseries import TIMESERIES_NAME, read_timeseries
+from .output.timeseries import TIMESERIES_NAME, read_columns_info, read_timeseries
+from .output.vocabulary import CellVocabulary
 from .output.xdmf import SIDECAR_NAME
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
-
-#: Cell state code → name (the codes of ``spatialtumor.biology.tumour``).
-STATE_NAMES = {0: "live", 1: "apoptotic", 2: "necrotic"}
 
 _AXES3 = ("x", "y", "z")
 
@@ -50,21 +48,24 @@ class RunError(ValueError):
     """The path is not a run folder (or holds no snapshot)."""
 
 
-def state_name(code: int) -> str:
-    """Name of a cell state code (``state3`` for codes without a name)."""
-    return STATE_NAMES.get(int(code), f"state{int(code)}")
-
-
-def cells_frame(columns: dict[str, np.ndarray], kind_names: Sequence[str]):
+def cells_frame(columns: dict[str, np.ndarray], vocabulary: CellVocabulary | Sequence[str]):
     """Cell columns of a snapshot → pandas DataFrame (one row per cell).
 
     ``position`` becomes ``x``, ``y``, ``z`` [µm]; other (N, 3) columns ``<name>_x`` …;
     (N, k) columns ``<name>_0`` …; ``kind`` holds kind names (categorical) and ``kind_code``
-    the integer code; ``state`` holds state names (categorical) and ``state_code`` the code.
+    the integer code; ``state`` holds the state names of each cell's kind (categorical) and
+    ``state_code`` the code. ``vocabulary`` is the snapshot's :class:`CellVocabulary` (a
+    list of kind names is read as a format-1 vocabulary).
     """
     import pandas as pd
 
+    vocab = (
+        vocabulary
+        if isinstance(vocabulary, CellVocabulary)
+        else CellVocabulary.v1(tuple(vocabulary))
+    )
     data: dict[str, Any] = {}
+    kinds = np.asarray(columns["kind"], dtype=np.int64) if "kind" in columns else None
     for name, a in columns.items():
         a = np.asarray(a)
         if a.ndim == 2:
@@ -73,22 +74,40 @@ def cells_frame(columns: dict[str, np.ndarray], kind_names: Sequence[str]):
                 data[lab if name == "position" else f"{name}_{lab}"] = a[:, i]
         elif name == "kind":
             codes = a.astype(np.int64)
-            names = list(kind_names) + [
-                f"kind{c}" for c in range(len(kind_names), int(codes.max(initial=-1)) + 1)
-            ]
+            top = max(len(vocab.kind_names), int(codes.max(initial=-1)) + 1)
+            names = [vocab.kind_name(c) for c in range(top)]
             data["kind"] = pd.Categorical.from_codes(codes, categories=names)
             data["kind_code"] = codes
         elif name == "state":
             codes = a.astype(np.int64)
-            top = max(int(codes.max(initial=-1)), max(STATE_NAMES))
-            cats = [state_name(c) for c in range(top + 1)]
-            data["state"] = pd.Categorical.from_codes(codes, categories=cats)
+            k = kinds if kinds is not None else np.zeros_like(codes)
+            data["state"] = _state_names(vocab, k, codes)
             data["state_code"] = codes
         else:
             data[name] = a
     first = [c for c in ("id", "x", "y", "z", "kind", "state", "radius") if c in data]
     order = first + [c for c in data if c not in first]
     return pd.DataFrame({c: data[c] for c in order})
+
+
+def _state_names(vocab: CellVocabulary, kind, state):
+    """Categorical of each cell's state name (its kind's vocabulary), without a loop over cells."""
+    import pandas as pd
+
+    per_class = [s for states in vocab.kind_states for s in states]
+    cats = list(dict.fromkeys(per_class))
+    cls = vocab.class_codes(kind, state).astype(np.int64)
+    lookup = np.array([cats.index(s) for s in per_class] + [-1], dtype=np.int64)
+    codes = lookup[np.where(cls >= 0, cls, len(per_class))]
+    unknown = codes < 0
+    if np.any(unknown):  # codes the vocabulary does not name: "state<code>"
+        extra = sorted(set(np.asarray(state)[unknown].tolist()))
+        for c in extra:
+            name = f"state{int(c)}"
+            if name not in cats:
+                cats.append(name)
+            codes[unknown & (np.asarray(state) == c)] = cats.index(name)
+    return pd.Categorical.from_codes(codes, categories=cats)
 
 
 class RunSnapshot:
@@ -118,7 +137,9 @@ class RunSnapshot:
                 "species": {
                     n: {k: _plain(v) for k, v in ds.attrs.items()} for n, ds in f["fields"].items()
                 },
-                "kind_names": tuple(_plain(cg.attrs.get("kind_names", []))) if cg else (),
+                "vocabulary": CellVocabulary.read(
+                    cg, int(f.attrs["format_version"]), str(_plain(f.attrs.get("scenario", "")))
+                ),
                 "n_cells": int(cg.attrs.get("count", 0)) if cg else 0,
                 "has_population": bool(cg.attrs.get("has_population", False)) if cg else False,
                 "columns": list(cg) if cg else [],
@@ -159,9 +180,14 @@ class RunSnapshot:
         return self._header["species"]
 
     @property
+    def vocabulary(self) -> CellVocabulary:
+        """What the kind and state codes mean (names, models, states, colours, owners)."""
+        return self._header["vocabulary"]
+
+    @property
     def kind_names(self) -> tuple[str, ...]:
         """Cell kind code → name."""
-        return self._header["kind_names"]
+        return self.vocabulary.kind_names
 
     @property
     def has_population(self) -> bool:
@@ -218,7 +244,7 @@ class RunSnapshot:
     @cached_property
     def cells(self):
         """Cells as a pandas DataFrame (see :func:`cells_frame`); empty without cells."""
-        return cells_frame(self.columns, self.kind_names)
+        return cells_frame(self.columns, self.vocabulary)
 
     def counts(self) -> dict[str, int]:
         """Cells per ``"<kind>/<state>"`` (and per kind when there is no state column)."""
@@ -226,7 +252,7 @@ class RunSnapshot:
         if kind is None:
             return {}
         kinds = np.asarray(kind, dtype=np.int64)
-        names = list(self.kind_names)
+        vocab = self.vocabulary
         state = self.column("state")
         if state is not None:
             states = np.asarray(state, dtype=np.int64)
@@ -234,14 +260,11 @@ class RunSnapshot:
             uniq, n = np.unique(code, return_counts=True)
             out = {}
             for c, k in zip(uniq, n, strict=True):
-                kn = names[c // 256] if c // 256 < len(names) else f"kind{c // 256}"
-                out[f"{kn}/{state_name(c % 256)}"] = int(k)
+                kn = vocab.kind_name(int(c // 256))
+                out[f"{kn}/{vocab.state_name(int(c // 256), int(c % 256))}"] = int(k)
             return out
         uniq, n = np.unique(kinds, return_counts=True)
-        return {
-            (names[c] if c < len(names) else f"kind{c}"): int(k)
-            for c, k in zip(uniq, n, strict=True)
-        }
+        return {vocab.kind_name(int(c)): int(k) for c, k in zip(uniq, n, strict=True)}
 
 
 class SnapshotList(Sequence):
@@ -316,6 +339,11 @@ class Run:
         return self.last.kind_names
 
     @property
+    def vocabulary(self) -> CellVocabulary:
+        """What the kind and state codes mean (from the last snapshot)."""
+        return self.last.vocabulary
+
+    @property
     def field_names(self) -> list[str]:
         return self.first.field_names
 
@@ -363,6 +391,11 @@ class Run:
             return pd.DataFrame()
         return pd.DataFrame(read_timeseries(path))
 
+    @cached_property
+    def timeseries_columns(self) -> dict[str, dict[str, Any]]:
+        """Column → {"panel", "units", "counter"} of the time series' reported quantities."""
+        return read_columns_info(self.path)
+
 
 def open_run(path: str | os.PathLike) -> Run:
     """Open a run folder (or its ``run.xdmf``, or one of its snapshot files' folder).
@@ -409,8 +442,9 @@ def write_synthetic_run(
 ) -> Path:
     """Write a small run folder with the real snapshot writer (for tests and benchmarks).
 
-    Tumour cells (kind 0) fill a ball around the centre whose core is necrotic and whose
-    rim holds a few apoptotic cells; the other kinds sit in a shell around it. An
+    Tumour cells (kind 0, model "tumour": states live, apoptotic, necrotic) fill a ball
+    around the centre whose core is necrotic and whose rim holds a few apoptotic cells; the
+    other kinds (model "inert", state live) sit in a shell around it. An
     ``oxygen`` field [mmHg] falls from 38 at the walls towards the centre. The number of
     cells grows by ``growth`` (fraction) per snapshot; ``timeseries.csv`` and ``run.xdmf``
     are written too.
@@ -423,6 +457,7 @@ def write_synthetic_run(
     spacing : voxel edge [µm]; the domain is centred on the origin
     """
     from .output.snapshots import SnapshotData, snapshot_name, write_snapshot
+    from .output.vocabulary import V1_STATES
     from .output.xdmf import write_sidecar
 
     run_dir = Path(run_dir)
@@ -439,6 +474,12 @@ def write_synthetic_run(
     )
     r_vox = np.sqrt(x * x + y * y + z * z)
     kinds = tuple(kinds)
+    vocabulary = CellVocabulary(
+        kind_names=kinds,
+        kind_models=("tumour",) + ("inert",) * (len(kinds) - 1),
+        kind_states=(V1_STATES,) + (("live",),) * (len(kinds) - 1),
+        kind_colours=((0.84, 0.37, 0.0),) + (None,) * (len(kinds) - 1),
+    )
     for i, t in enumerate(times):
         n = int(round(n_cells * (1.0 + growth) ** i))
         n_t = n if len(kinds) == 1 else int(0.7 * n)
@@ -479,6 +520,7 @@ def write_synthetic_run(
             species={"oxygen": {"units": "mmHg", "diffusivity": 1e5, "decay": 0.1}},
             cells=cells,
             kind_names=kinds,
+            vocabulary=vocabulary,
             attrs={
                 "seed": seed,
                 "backend": "numpy",

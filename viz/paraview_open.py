@@ -15,9 +15,11 @@ ParaView GUI: *View → Python Shell*, then::
     exec(open("/path/to/viz/paraview_open.py").read())
     open_run("/path/to/RUN")
 
-Lengths in µm, times in min. Kind names and field units are read from the first snapshot
-with h5py when ParaView's Python has it, else with a ``python3`` that has it, else kinds are
-shown as ``kind 0``, ``kind 1`` … (pass ``--kinds`` to name them).
+Lengths in µm, times in min. Kind names, kind colours, the names of the kind/state classes
+and field units are read from the last snapshot with h5py when ParaView's Python has it,
+else with a ``python3`` that has it, else kinds are shown as ``kind 0``, ``kind 1`` … (pass
+``--kinds`` to name them). ``--colour-by kind_state`` colours cells by kind and state
+("tumour/live", "t8/engaged", …) instead of by kind.
 """
 
 import argparse
@@ -27,7 +29,7 @@ import shutil
 import subprocess
 import sys
 
-# colour-blind safe kind colours (Okabe & Ito); tumour-like kinds vermillion
+# colour-blind safe kind colours (Okabe & Ito) for kinds without a colour of their own
 PALETTE = [
     (0.000, 0.447, 0.698),
     (0.800, 0.475, 0.655),
@@ -37,7 +39,6 @@ PALETTE = [
     (0.941, 0.894, 0.259),
     (0.600, 0.600, 0.600),
 ]
-TUMOUR_COLOUR = (0.835, 0.369, 0.000)
 CAMERAS = {
     "iso": ((0.85, -1.0, 0.75), (0.0, 0.0, 1.0)),
     "front": ((0.0, -1.0, 0.0), (0.0, 0.0, 1.0)),
@@ -49,11 +50,15 @@ _META_CODE = r"""
 import glob, json, os, sys
 import h5py
 files = sorted(glob.glob(os.path.join(sys.argv[1], "snapshots", "snapshot_*.h5")))
-out = {"kinds": [], "units": {}}
+out = {"kinds": [], "units": {}, "colours": [], "classes": []}
+def text(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
 if files:
     with h5py.File(files[-1], "r") as f:
-        k = f["cells"].attrs.get("kind_names", []) if "cells" in f else []
-        out["kinds"] = [v.decode() if isinstance(v, bytes) else str(v) for v in k]
+        a = f["cells"].attrs if "cells" in f else {}
+        out["kinds"] = [text(v) for v in a.get("kind_names", [])]
+        out["colours"] = json.loads(text(a.get("kind_colours", "[]")))
+        out["classes"] = [text(v) for v in a.get("class_names", [])]
         for n, ds in f["fields"].items():
             u = ds.attrs.get("units", "")
             out["units"][n] = u.decode() if isinstance(u, bytes) else str(u)
@@ -95,17 +100,40 @@ def run_metadata(run_dir):
                 return json.loads(p.stdout)
             except ValueError:
                 continue
-    return {"kinds": [], "units": {}}
+    return {"kinds": [], "units": {}, "colours": [], "classes": []}
 
 
-def kind_colours(names):
+def kind_colours(names, stored=()):
+    """A colour per kind: the one stored in the snapshot, else the next palette colour."""
     out, k = [], 0
-    for n in names:
-        if any(w in n.lower() for w in ("tumour", "tumor", "cancer")):
-            out.append(TUMOUR_COLOUR)
+    for i, _name in enumerate(names):
+        c = stored[i] if i < len(stored) else None
+        if c is not None and tuple(c) not in out:
+            out.append(tuple(c))
         else:
             out.append(PALETTE[k % len(PALETTE)])
             k += 1
+    return out
+
+
+def class_colours(classes, kinds, colours):
+    """Colour of each "<kind>/<state>": the kind's colour, paler or darker by state rank."""
+    base = dict(zip(kinds, colours, strict=True))
+    out, rank = [], {}
+    for c in classes:
+        kind = c.split("/", 1)[0]
+        i = rank[kind] = rank.get(kind, -1) + 1
+        b = base.get(kind, PALETTE[-1])
+        if i == 0:
+            out.append(tuple(b))
+        elif i % 2:
+            f = 0.55 if i == 1 else 0.3
+            out.append(tuple(v + f * (1 - v) for v in b))
+        else:
+            f = 0.35 if i == 2 else 0.6
+            out.append(
+                tuple(f * v + (1 - f) * d for v, d in zip(b, (0.18, 0.16, 0.15), strict=True))
+            )
     return out
 
 
@@ -124,6 +152,7 @@ def open_run(
     kinds=None,
     size=(1200, 900),
     time=None,
+    colour_by="kind",
 ):
     """Load RUN/run.xdmf and set up the view; returns a dict of the pipeline objects.
 
@@ -139,6 +168,7 @@ def open_run(
     kinds : kind names by code (default: read from the snapshots)
     size : view size (width, height) [pixels]
     time : show the snapshot at this time [min] (default: the last)
+    colour_by : "kind" (one colour per kind) or "kind_state" (per kind and state)
     """
     from paraview import simple as pv
 
@@ -242,28 +272,32 @@ def open_run(
         glyph.GlyphType.ThetaResolution = res
         glyph.GlyphType.PhiResolution = res
         gd = pv.Show(glyph, view)
-        pv.ColorBy(gd, ("POINTS", "kind"))
-        klut = pv.GetColorTransferFunction("kind")
-        klut.InterpretValuesAsCategories = 1
-        n_kinds = max(len(kinds), 1)
         names_k = kinds or ["kind 0"]
+        colours_k = kind_colours(names_k, meta.get("colours", []))
+        by_class = colour_by == "kind_state" and meta.get("classes")
+        array = "kind_state" if by_class else "kind"
+        labels = meta["classes"] if by_class else names_k
+        colours = class_colours(labels, names_k, colours_k) if by_class else colours_k
+        pv.ColorBy(gd, ("POINTS", array))
+        klut = pv.GetColorTransferFunction(array)
+        klut.InterpretValuesAsCategories = 1
         ann, cols = [], []
-        for i, (name, rgb) in enumerate(zip(names_k, kind_colours(names_k), strict=True)):
+        for i, (name, rgb) in enumerate(zip(labels, colours, strict=True)):
             ann += [str(i), name]
             cols += list(rgb)
         klut.Annotations = ann
         klut.IndexedColors = cols
         if hasattr(klut, "IndexedOpacities"):
-            klut.IndexedOpacities = [1.0] * n_kinds
+            klut.IndexedOpacities = [1.0] * len(labels)
         gd.Specular = 0.15
         gd.SetScalarBarVisibility(view, True)
         kbar = pv.GetScalarBar(klut, view)
-        kbar.Title = "cell kind"
+        kbar.Title = "cell kind and state" if by_class else "cell kind"
         kbar.ComponentTitle = ""
         kbar.TitleColor = kbar.LabelColor = fg
         kbar.TitleFontSize, kbar.LabelFontSize = 18, 16
         kbar.WindowLocation = "Lower Left Corner"
-        out.update(cells=cells_block, glyph=glyph)
+        out.update(cells=cells_block, glyph=glyph, legend=list(labels))
 
     stamp = pv.AnnotateTime(registrationName="time")
     stamp.Format = "t = {time:.1f} min"
@@ -297,6 +331,7 @@ def main(argv=None):
     p.add_argument("--cells", choices=["clip", "all", "none"], default="clip")
     p.add_argument("--background", choices=["white", "black"], default="white")
     p.add_argument("--kinds", default=None, help="comma-separated kind names by code")
+    p.add_argument("--colour-by", choices=["kind", "kind_state"], default="kind")
     p.add_argument("--time", type=float, default=None, help="snapshot time [min] (default: last)")
     p.add_argument("--size", default="1200x900", help="picture size WxH [pixels]")
     p.add_argument("--screenshot", default=None, help="save a PNG of the view")
@@ -316,8 +351,11 @@ def main(argv=None):
         kinds=a.kinds.split(",") if a.kinds else None,
         size=(w, h),
         time=a.time,
+        colour_by=a.colour_by,
     )
     view = state["view"]
+    if "legend" in state:
+        print("legend: " + ", ".join(state["legend"]))
     if a.screenshot:
         folder = os.path.dirname(os.path.abspath(a.screenshot))
         os.makedirs(folder, exist_ok=True)

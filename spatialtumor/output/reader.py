@@ -12,9 +12,11 @@ from typing import Any
 import h5py
 import numpy as np
 
+from .vocabulary import CellVocabulary
+
 FORMAT = "spatialtumor-snapshot"
-FORMAT_VERSION = 1  # the version written by this package
-SUPPORTED_VERSIONS = (1,)
+FORMAT_VERSION = 2  # the version written by this package
+SUPPORTED_VERSIONS = (1, 2)
 SNAPSHOT_PATTERN = re.compile(r"^snapshot_(\d{6,})\.h5$")
 
 
@@ -73,6 +75,7 @@ class Snapshot:
     kind_names : kind code → name
     has_population : whether the run had a cell population
     attrs : all root attributes (format, versions, seed, backend, scenario, …)
+    vocabulary : what the kind and state codes mean (also rebuilt for format-1 files)
     """
 
     path: Path
@@ -85,6 +88,7 @@ class Snapshot:
     kind_names: tuple[str, ...] = ()
     has_population: bool = False
     attrs: dict[str, Any] = field(default_factory=dict)
+    vocabulary: CellVocabulary = field(default_factory=CellVocabulary)
 
     @property
     def units(self) -> dict[str, str]:
@@ -171,9 +175,13 @@ def read_snapshot(
         columns: dict[str, np.ndarray] = {}
         kind_names: tuple[str, ...] = ()
         has_population = False
+        version = int(attrs["format_version"])
+        vocabulary = CellVocabulary.read(
+            f["cells"] if "cells" in f else None, version, str(attrs.get("scenario", ""))
+        )
         if "cells" in f:
             cg = f["cells"]
-            kind_names = tuple(_plain(cg.attrs.get("kind_names", np.array([], dtype=object))))
+            kind_names = vocabulary.kind_names
             has_population = bool(cg.attrs.get("has_population", False))
             if cells:
                 for name, ds in cg.items():
@@ -190,6 +198,7 @@ def read_snapshot(
         kind_names=kind_names,
         has_population=has_population,
         attrs=attrs,
+        vocabulary=vocabulary,
     )
 
 

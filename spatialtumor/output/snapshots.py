@@ -1,6 +1,6 @@
 """HDF5 snapshots: one self-describing file per output time, written crash-safely.
 
-Layout (``format = "spatialtumor-snapshot"``, ``format_version = 1``; see ``docs/FORMAT.md``)::
+Layout (``format = "spatialtumor-snapshot"``, ``format_version = 2``; see ``docs/FORMAT.md``)::
 
     /                 attrs: format, format_version, time_min, step, snapshot_index, seed,
                              backend, device, dtype, dt_diffusion_min, versions, created,
@@ -8,8 +8,10 @@ Layout (``format = "spatialtumor-snapshot"``, ``format_version = 1``; see ``docs
     /grid             attrs: shape_zyx, spacing_xyz, origin_xyz, first_centre_xyz,
                              offset_zyx, voxel_volume
     /fields/<name>    (nz, ny, nx) values on voxel centres; attrs units, diffusivity, decay, …
-    /cells/<column>   (N,) or (N, k) per cell column; group attrs count, kind_names, …
+    /cells/<column>   (N,) or (N, k) per cell column; group attrs count, kind_names,
+                      kind_models, kind_states, kind_colours, class_names, column_owners, …
     /xdmf/connectivity  (N,) int64 0..N-1, the Polyvertex topology used by the sidecar
+    /xdmf/kind_state  (N,) int16 index into class_names ("<kind>/<state>") for ParaView
     /xdmf/components/<column>_<c>  (N,) component c of an (N, k) cell column with k ∉ {3, 9}
 
 Each file is written under a hidden temporary name in the same folder, flushed, fsynced,
@@ -32,6 +34,7 @@ import numpy as np
 from .atomic import atomic_path, remove_stale_temporaries
 from .reader import FORMAT, FORMAT_VERSION, snapshot_files
 from .schedule import Schedule
+from .vocabulary import CellVocabulary
 from .xdmf import SIDECAR_NAME, SidecarEntry, describe_snapshot, read_entry, write_sidecar
 
 SNAPSHOT_DIR = "snapshots"
@@ -60,6 +63,7 @@ class SnapshotData:
     cells : column → (N,) or (N, k) array, or ``None`` when the run has no population
     kind_names : kind code → name
     attrs : further root attributes (run description, versions)
+    vocabulary : names of the kind and state codes, colours, column owners and units
     """
 
     time: float
@@ -73,6 +77,7 @@ class SnapshotData:
     cells: dict[str, np.ndarray] | None = None
     kind_names: tuple[str, ...] = ()
     attrs: dict[str, Any] = field(default_factory=dict)
+    vocabulary: CellVocabulary | None = None
 
 
 def _versions() -> dict[str, str]:
@@ -122,10 +127,12 @@ def snapshot_from_sim(sim) -> SnapshotData:
     names = list(sim.fields.names)
     cells = None
     kind_names: tuple[str, ...] = ()
+    vocabulary = None
     pop = sim.population
     if pop is not None:
         cells = _check_cells(pop.to_host())
         kind_names = tuple(str(k) for k in getattr(pop, "kind_names", ()))
+        vocabulary = CellVocabulary.of_population(pop)
     info = sim.info
     attrs = {
         "seed": int(info.seed),
@@ -150,6 +157,7 @@ def snapshot_from_sim(sim) -> SnapshotData:
         cells=cells,
         kind_names=kind_names,
         attrs=attrs,
+        vocabulary=vocabulary,
     )
 
 
@@ -206,7 +214,10 @@ def write_snapshot_file(
     n = int(cols["position"].shape[0]) if cols else 0
     cg.attrs["has_population"] = data.cells is not None
     cg.attrs["count"] = n
-    cg.attrs["kind_names"] = _strings(data.kind_names)
+    vocab = data.vocabulary
+    if vocab is None or vocab.kind_names != tuple(data.kind_names):
+        vocab = CellVocabulary.v1(data.kind_names)  # columns given without their meaning
+    vocab.write(cg)
     for name, a in cols.items():
         ds = put(cg, name, a.astype(np.uint8) if a.dtype == np.bool_ else a)
         if a.dtype == np.bool_:
@@ -214,6 +225,9 @@ def write_snapshot_file(
     if data.cells is not None:
         xg = f.create_group("xdmf")
         xg.create_dataset("connectivity", data=np.arange(n, dtype=np.int64))
+        if "kind" in cols:
+            state = cols.get("state", np.zeros(n, dtype=np.int8))
+            put(xg, "kind_state", vocab.class_codes(cols["kind"], state))
         # XDMF readers disagree on "Matrix" attributes: (N, k) columns other than vectors
         # (k = 3) and tensors (k = 9) are also stored one component per dataset for the sidecar
         split = {k: a for k, a in cols.items() if a.ndim == 2 and a.shape[1] not in (3, 9)}

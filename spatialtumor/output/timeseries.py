@@ -2,7 +2,10 @@
 
 Columns (see ``docs/FORMAT.md``): ``step``, ``time_min``, then for every species ``<name>_total``
 (Σ c · voxel volume [units · µm³]), ``<name>_min``, ``<name>_max``, ``<name>_mean`` [units],
-then, when the run has a cell population, ``cells_total`` and ``cells_<kind>`` per kind name.
+then, when the run has a cell population, ``cells_total``, ``cells_<kind>`` per kind name and
+``cells_<kind>_<state>`` per state of each kind, then the quantities the kinds report
+(kills, attached T cells, mean antigen, …). ``RUN/timeseries.json`` describes those
+reported columns (plot panel, units, whether a running total).
 
 The whole table is kept in memory and the file is replaced atomically after every record
 (temporary file, fsync, ``os.replace``), so a run killed at any moment leaves a complete,
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from .atomic import remove_stale_temporaries, write_text_atomic
 from .schedule import Schedule
 
 TIMESERIES_NAME = "timeseries.csv"
+COLUMNS_NAME = "timeseries.json"
 EXISTING_POLICIES = ("error", "overwrite", "append")
 
 
@@ -129,6 +134,8 @@ class TimeSeriesWriter:
         remove_stale_temporaries(self.run_dir)
         self.columns: list[str] | None = None
         self.rows: list[list[str]] = []
+        #: reported column → {"panel", "units", "counter"}, written to timeseries.json
+        self.info: dict[str, dict] = {}
         self._resume = False
         if self.path.exists():
             if existing == "error":
@@ -140,6 +147,7 @@ class TimeSeriesWriter:
                 self._resume = True
             else:  # overwrite: start afresh now, as the snapshot writer does
                 self.path.unlink()
+                self.path.with_name(COLUMNS_NAME).unlink(missing_ok=True)
 
     @property
     def every(self) -> float:
@@ -155,7 +163,31 @@ class TimeSeriesWriter:
         row.update(field_statistics(sim))
         if sim.population is not None:
             row.update(kind_counts(sim.population))
+        layer = getattr(sim, "cells", None)
+        if layer is not None:
+            for ob in layer.observables():
+                if ob.counter:
+                    total = f"{ob.name}_total"
+                    row[total] = ob.value
+                    row[ob.name] = ob.value - self._previous(total)
+                    self.info[total] = {"panel": ob.panel, "units": ob.units, "counter": True}
+                    self.info[ob.name] = {
+                        "panel": ob.panel,
+                        "units": ob.units,
+                        "counter": False,
+                        "increase_of": total,
+                    }
+                else:
+                    row[ob.name] = ob.value
+                    self.info[ob.name] = {"panel": ob.panel, "units": ob.units, "counter": False}
         return row
+
+    def _previous(self, column: str) -> float:
+        """The value of ``column`` in the last row written (0 before the first row)."""
+        if self.columns is None or column not in self.columns or not self.rows:
+            return 0.0
+        text = self.rows[-1][self.columns.index(column)]
+        return float(text) if text else 0.0
 
     def _load_existing(self, step: int) -> None:
         with open(self.path, newline="", encoding="utf-8") as f:
@@ -166,9 +198,9 @@ class TimeSeriesWriter:
         self._resume = False
 
     def write(self, sim) -> None:
-        row = self.record(sim)
         if self._resume:
             self._load_existing(int(sim.step_index))
+        row = self.record(sim)
         if self.columns is None:
             self.columns = list(row)
         extra = [k for k in row if k not in self.columns]
@@ -187,6 +219,9 @@ class TimeSeriesWriter:
         for r in self.rows:
             w.writerow(r + [""] * (width - len(r)))
         write_text_atomic(self.path, buf.getvalue())
+        if self.info:
+            info = {c: self.info[c] for c in self.columns if c in self.info}
+            write_text_atomic(self.path.with_name(COLUMNS_NAME), json.dumps(info, indent=1))
 
     def close(self) -> None:
         """The table is complete on disk after every row; nothing to release."""
@@ -213,3 +248,15 @@ def read_timeseries(run_dir: str | os.PathLike) -> dict[str, np.ndarray]:
         else:
             out[name] = np.array([float(v) if v != "" else np.nan for v in col], dtype=np.float64)
     return out
+
+
+def read_columns_info(run_dir: str | os.PathLike) -> dict[str, dict]:
+    """``RUN/timeseries.json``: reported column → {"panel", "units", "counter"} ({} if none)."""
+    path = Path(run_dir)
+    path = path / COLUMNS_NAME if path.is_dir() else path.with_name(COLUMNS_NAME)
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}

@@ -107,6 +107,8 @@ def _cell_refs(f: h5py.File) -> list[DataRef]:
             refs += [_ref(f"{name}_{c}", comp[f"{name}_{c}"]) for c in range(k)]
         else:
             refs.append(_ref(name, ds))
+    if "xdmf/kind_state" in f:
+        refs.append(_ref("kind_state", f["xdmf/kind_state"]))
     return refs
 
 

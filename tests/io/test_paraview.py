@@ -36,6 +36,8 @@ def expected_of(snaps, check_times):
     for name, col in first.cells.items():
         k = col.shape[1] if col.ndim == 2 else 1
         columns += [name] if k in (1, 3, 9) else [f"{name}_{c}" for c in range(k)]
+    if "kind" in first.cells:
+        columns.append("kind_state")  # the (kind, state) class index of the sidecar
     by_time = {s.time: s for s in snaps}
     checks = []
     for t in check_times:

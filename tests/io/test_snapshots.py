@@ -105,7 +105,7 @@ def test_attributes(small_run):
     snap = read_snapshot(files[2])
     a = snap.attrs
     assert a["format"] == FORMAT == "spatialtumor-snapshot"
-    assert a["format_version"] == FORMAT_VERSION == 1
+    assert a["format_version"] == FORMAT_VERSION == 2
     assert a["snapshot_index"] == 2 and files[2].name == "snapshot_000002.h5"
     assert a["seed"] == 42 and a["backend"] == "numpy" and a["dtype"] == "float64"
     assert a["dt_diffusion_min"] == 0.5
