@@ -28,12 +28,25 @@ def make_kinds(cells: CellsSpec) -> list[Kind]:
 
 
 def vessel_mask(grid, vessels) -> np.ndarray | None:
-    """(nz, ny, nx) bool host mask of the voxels inside any vessel region, or None."""
+    """(nz, ny, nx) bool host mask of the voxels inside any vessel region, or None.
+
+    A "random" region makes each voxel (inside its box, if it has one) a vessel with
+    probability ``fraction``, drawn from its own ``seed``: the layout belongs to the scenario,
+    not to the run's seed.
+    """
     if not vessels:
         return None
     mask = np.zeros(grid.shape, dtype=bool)
     for v in vessels:
-        mask |= RegionSource(field="", **v.model_dump()).mask(grid)
+        lower = v.lower if v.lower is not None else tuple(grid.origin)
+        upper = v.upper if v.upper is not None else tuple(grid.upper)
+        if v.shape == "random":
+            inside = RegionSource("", "box", lower=lower, upper=upper).mask(grid)
+            rng = np.random.default_rng([v.seed, 0x7E55E1])
+            mask |= inside & (rng.random(grid.shape) < v.fraction)
+        else:
+            region = RegionSource("", v.shape, v.centre, v.radius, lower, upper)
+            mask |= region.mask(grid)
     return mask
 
 

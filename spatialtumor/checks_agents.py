@@ -1,4 +1,5 @@
-"""Kernel contract checks of the cell layer (``pair_forces``, ``deposit_sorted``).
+"""Kernel contract checks of the cell layer (``pair_forces``, ``deposit_sorted``,
+``contact_search``).
 
 Each check has the signature of :mod:`spatialtumor.checks`: ``check(backend, shape, dtype,
 rng) -> rows`` with ``shape = (nf, nz, ny, nx)``. Here ``(nz, ny, nx)`` is the bin grid
@@ -105,7 +106,64 @@ def check_deposit_sorted(backend, shape, dtype, rng) -> list[dict]:
     ]
 
 
-CHECKS = (check_pair_forces, check_deposit_sorted)
+def check_contact_search(backend, shape, dtype, rng) -> list[dict]:
+    """``contact_search`` of random query cells among random partners (some weight 0)."""
+    from . import random as rnd
+    from .checks import compare
+
+    dtype = np.dtype(dtype)
+    grid, pos, alive, ids = _cells(shape, rng)
+    n = pos.shape[0]
+    radius = rng.uniform(4.0, 8.0, n)
+    weight = np.where(rng.random(n) < 0.3, 0.0, rng.uniform(0.1, 1.0, n))
+    b = bin_cells(np, grid, pos, alive, ids)
+    live = np.flatnonzero(alive)
+    query = rng.permutation(live)[: max(1, live.size // 3)].astype(np.int64)
+    reach_full, reach_max = 0.833, 1.071  # 1.071 × (8 + 8) µm < BIN
+    prefix = rnd.key_prefix(int(rng.integers(1 << 30)), int(rng.integers(1 << 20)))
+    stream = rnd.stream_id("attachment")
+    m = query.size
+    host = (pos.astype(dtype), radius.astype(dtype), ids, b.cell_bin, b.order, b.start, b.end)
+    want = [np.zeros(m, np.int64), np.zeros(m), np.zeros(m, np.int64), np.zeros(m)]
+    reference_agents.contact_search(
+        *host, grid.dims, query, weight, reach_full, reach_max, prefix, stream, *want
+    )
+    xp = backend.xp
+    got = [xp.asarray(np.full(m, -7, np.int64)), xp.asarray(np.full(m, np.nan))]
+    got += [xp.asarray(np.full(m, -7, np.int64)), xp.asarray(np.full(m, np.nan))]
+    backend.kernels.contact_search(
+        *(_dev(backend, a) for a in host),
+        grid.dims,
+        _dev(backend, query),
+        _dev(backend, weight),
+        reach_full,
+        reach_max,
+        prefix,
+        stream,
+        *got,
+    )
+    got = [backend.asnumpy(a) for a in got]
+    case = f"{m} queries among {n} cells"
+    wrong = int(np.sum(got[2] != want[2]))
+    picks = {
+        "kernel": "contact_search",
+        "case": case + " pick (rows that differ)",
+        "shape": tuple(int(v) for v in shape),
+        "dtype": dtype.name,
+        "max_abs": float(wrong),
+        "max_rel": wrong / max(m, 1),
+        "tol": 0.0,
+        "ok": wrong == 0,
+    }
+    return [
+        compare("contact_search", case + " count", got[0], want[0], shape, dtype),
+        compare("contact_search", case + " weight", got[1], want[1], shape, dtype),
+        picks,
+        compare("contact_search", case + " time", got[3], want[3], shape, dtype),
+    ]
+
+
+CHECKS = (check_pair_forces, check_deposit_sorted, check_contact_search)
 
 
 def register() -> None:

@@ -109,6 +109,9 @@ class FaceBoundarySpec(Spec):
 
 
 class FieldSpec(Spec):
+    preset: str | None = Field(
+        None, description="named species whose diffusivity, decay and units are the defaults"
+    )
     diffusivity: float = Field(ge=0, description="D [µm²/min]")
     decay: float = Field(0.0, ge=0, description="first-order decay λ [1/min]")
     initial: float = Field(0.0, ge=0, description="initial concentration [units]")
@@ -144,13 +147,24 @@ class SourceSpec(Spec):
 
 
 class VesselSpec(Spec):
-    """A region whose voxels are blood vessels (entry sites of recruited cells)."""
+    """Voxels that are blood vessels (entry sites of recruited cells): a sphere, a box, or
+    a random fraction of the voxels (inside a box when ``lower``/``upper`` are given)."""
 
-    shape: Literal["sphere", "box"] = "sphere"
+    shape: Literal["sphere", "box", "random"] = "sphere"
     centre: Vec3 = (0.0, 0.0, 0.0)
     radius: float = Field(0.0, ge=0, description="[µm]")
-    lower: Vec3 = (0.0, 0.0, 0.0)
-    upper: Vec3 = (0.0, 0.0, 0.0)
+    lower: Vec3 | None = Field(None, description="box lower corner [µm]")
+    upper: Vec3 | None = Field(None, description="box upper corner [µm]")
+    fraction: float = Field(
+        0.01, ge=0, le=1, description="share of the voxels that are vessels (random)"
+    )
+    seed: int = Field(0, ge=0, description="seed of the random vessel layout (random)")
+
+    @model_validator(mode="after")
+    def _box(self):
+        if self.shape == "box" and (self.lower is None or self.upper is None):
+            raise ValueError("a box of vessels needs lower and upper")
+        return self
 
 
 class OutputSpec(Spec):
@@ -172,6 +186,26 @@ class ScenarioSpec(Spec):
     vessels: list[VesselSpec] = Field(default_factory=list)
     cells: CellsSpec | None = None
     output: OutputSpec = OutputSpec()
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _presets(cls, raw):
+        from .species_presets import PRESETS, apply_preset
+
+        if not isinstance(raw, dict):
+            return raw
+        out = {}
+        for name, table in raw.items():
+            if isinstance(table, dict) and "preset" in table:
+                p = table["preset"]
+                if not isinstance(p, str) or p not in PRESETS:
+                    raise SpecKeyError(
+                        f"fields.{name}.preset",
+                        f"unknown preset {p!r}; presets: {', '.join(sorted(PRESETS))}",
+                    )
+                table = apply_preset(p, table)
+            out[name] = table
+        return out
 
     @model_validator(mode="after")
     def _has_fields(self):

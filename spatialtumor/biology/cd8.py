@@ -59,7 +59,7 @@ class CD8Params(BaseModel):
     recognition_saturation: float = Field(
         2.0, gt=0, description="presented antigen at which s = 1 [1]"
     )
-    kill_rate: float = Field(1.0 / 180.0, ge=0, description="killing rate while attached [1/min]")
+    kill_rate: float = Field(0.0667, ge=0, description="killing rate while attached [1/min]")
     detach_rate: float = Field(1.0 / 60.0, ge=0, description="spontaneous detachment [1/min]")
     pd1: float = Field(1.0, ge=0, description="PD-1 level of new T cells [1]")
     pd1_half_inhibition: float = Field(
@@ -73,6 +73,9 @@ class CD8Params(BaseModel):
     lifespan: float = Field(10080.0, gt=0, description="mean lifespan [min] (7 days)")
     proliferation_rate: float = Field(
         1.0 / 480.0, ge=0, description="division rate at saturating IL-2 [1/min]"
+    )
+    division_limit: int = Field(
+        4, ge=0, description="divisions a T cell (and its line) may make in the tissue"
     )
     il2_field: str | None = Field(None, description="field holding IL-2 (None: no division)")
     il2_half_saturation: float = Field(
@@ -123,6 +126,7 @@ class CD8(Kind):
         Column("target_id", np.int64, (), -1, "1", "id of the attached target, -1 if none"),
         Column("contact_time", "float", (), 0.0, "min", "time attached to the current target"),
         Column("kills", np.int32, (), 0, "1", "targets killed by this cell"),
+        Column("divisions", np.int16, (), 0, "1", "divisions since the line entered the tissue"),
         Column("exhaustion", "float", (), 0.0, "1", "exhaustion E (killing scales as 1 − E)"),
         Column("pd1", "float", (), 0.0, "1", "PD-1 level"),
         Column("pd1_blocked", "float", (), 0.0, "1", "fraction of PD-1 blocked by a drug"),
@@ -155,6 +159,9 @@ class CD8(Kind):
         grid = layer.fields.grid
         self._sites = site_voxels(xp, grid, p.recruitment_sites, layer.vessels)
         layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")
+        layer.add_counter(
+            f"{self.name}_engaged_time", f"{self.name}: time attached per interval", "cells·min"
+        )
         layer.add_counter(f"{self.name}_recruited", f"{self.name}: recruited per interval", "cells")
         rules = [
             Rule(self.engage, "mechanics", Stage.CONTACT, "T-cell attachment and killing"),
@@ -170,6 +177,9 @@ class CD8(Kind):
         pop["pd1"][rows] = self.params.pd1
 
     def inherit(self, layer, mothers, daughters, step) -> None:
+        pop = layer.population
+        pop["divisions"][mothers] = pop["divisions"][mothers] + 1
+        daughters["divisions"][...] = pop["divisions"][mothers]
         daughters["state"][...] = SEARCHING
         daughters["target_id"][...] = -1
         daughters["contact_time"][...] = 0.0
@@ -273,7 +283,8 @@ class CD8(Kind):
         pop["target_id"][...] = xp.where(took, -1, pop["target_id"])
 
     def live_and_divide(self, ctx, events) -> None:
-        """Death at ``1/lifespan``; division at ``k_p (1 − E) IL2/(K + IL2)``."""
+        """Death at ``1/lifespan``; division at ``k_p (1 − E) IL2/(K + IL2)`` while the line
+        has made fewer than ``division_limit`` divisions."""
         p = self.params
         pop = ctx.population
         xp = ctx.xp
@@ -285,7 +296,7 @@ class CD8(Kind):
         il2 = xp.maximum(ctx.field_at(p.il2_field), 0.0)
         vigour = xp.maximum(1.0 - pop["exhaustion"], 0.0)
         rate = p.proliferation_rate * vigour * il2 / (p.il2_half_saturation + il2)
-        able = mine & (pop["state"] != EXHAUSTED)
+        able = mine & (pop["state"] != EXHAUSTED) & (pop["divisions"] < p.division_limit)
         events.divide(able & (u[:, 1] < -xp.expm1(-rate * ctx.dt)))
 
     def recruit(self, ctx, events) -> None:

@@ -115,10 +115,16 @@ _TYPES = {
     "float": np.float32,
     "double": np.float64,
     "long long": np.int64,
+    "unsigned long long": np.uint64,
     "short": np.int16,
     "bool": np.bool_,
 }
-_CT = {np.float32: ctypes.c_float, np.float64: ctypes.c_double, np.int64: ctypes.c_int64}
+_CT = {
+    np.float32: ctypes.c_float,
+    np.float64: ctypes.c_double,
+    np.int64: ctypes.c_int64,
+    np.uint64: ctypes.c_uint64,
+}
 
 
 def _params(text):
@@ -132,7 +138,7 @@ def _params(text):
 
 def _build(workdir: Path):
     entries, code = {}, _PRELUDE
-    for f in ("mechanics.cu", "exchange.cu"):
+    for f in ("mechanics.cu", "exchange.cu", "contacts.cu"):
         pre = subprocess.run(
             [
                 "g++",
@@ -196,7 +202,7 @@ class _Kernel:
 
 def _fake_cupy():
     mod = types.ModuleType("cupy")
-    for n in ("int16", "int64", "bool_", "float32", "float64"):
+    for n in ("int16", "int64", "uint64", "bool_", "float32", "float64"):
         setattr(mod, n, getattr(np, n))
     mod.asarray = lambda a, dtype=None: np.array(a, dtype=dtype)
     mod.ascontiguousarray = lambda a, dtype=None: np.ascontiguousarray(a, dtype=dtype)
@@ -230,7 +236,11 @@ def test_emulated_kernels_match_twins(emulated, shape, dtype):
     for name, check in CHECKS.items():
         _assert_rows(check(emulated, (2,) + shape, np.dtype(dtype), _rng(name, shape)))
     suffix = "f32" if dtype == "float32" else "f64"
-    assert set(emulated.kernels.launches) == {f"pair_forces_{suffix}", f"deposit_sorted_{suffix}"}
+    assert set(emulated.kernels.launches) == {
+        f"pair_forces_{suffix}",
+        f"deposit_sorted_{suffix}",
+        f"contact_search_{suffix}",
+    }
 
 
 def test_contract_catches_a_wrong_kernel(emulated, monkeypatch):
@@ -254,7 +264,8 @@ def test_register_adds_the_checks_once(monkeypatch):
     checks_agents.register()
     checks_agents.register()
     names = [c.__name__ for c in checks.CHECKS]
-    assert names.count("check_pair_forces") == 1 and names.count("check_deposit_sorted") == 1
+    for name in ("check_pair_forces", "check_deposit_sorted", "check_contact_search"):
+        assert names.count(name) == 1
 
 
 def test_nvcc_compiles_the_cell_kernels():
@@ -262,7 +273,7 @@ def test_nvcc_compiles_the_cell_kernels():
     if nvcc is None:
         pytest.skip("nvcc not found")
     for arch in ("sm_80", "sm_90"):
-        for f in ("mechanics.cu", "exchange.cu"):
+        for f in ("mechanics.cu", "exchange.cu", "contacts.cu"):
             cmd = [nvcc, "-std=c++17", "-ptx", f"-I{KERNELS_DIR}", f"-arch={arch}"]
             res = subprocess.run(
                 cmd + [str(KERNELS_DIR / f), "-o", "/dev/null"], capture_output=True, text=True

@@ -1,0 +1,75 @@
+"""Named species with sourced defaults: ``[fields.ifng] preset = "ifn_gamma"``.
+
+A preset fills in the diffusivity [µm²/min], decay [1/min] and units of a field; any of
+them given in the scenario wins. The values and their sources are discussed in
+``docs/MODEL.md`` ("Fields of the immune model").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Defaults of one species.
+
+    Parameters
+    ----------
+    diffusivity : D in tissue [µm²/min]
+    decay : first-order decay λ [1/min]
+    units : concentration units
+    description : what the species stands for
+    source : where the numbers come from (short; the full references are in docs/MODEL.md)
+    """
+
+    diffusivity: float
+    decay: float
+    units: str
+    description: str
+    source: str
+
+
+PRESETS: dict[str, Preset] = {
+    "oxygen": Preset(
+        1.0e5, 0.1, "mmHg", "oxygen", "BioFVM/PhysiCell cancer-immune sample (Ghaffarizadeh 2016)"
+    ),
+    "chemokine": Preset(
+        1000.0,
+        0.006,
+        "nM",
+        "CXCL9/CXCL10-like T-cell chemokine (CXCR3 ligand)",
+        "D of 8–12 kDa chemokines in tissue (Ramanujan 2002); t½ ≈ 2 h, tissue decay of the "
+        "chemokine CXCL13 (Cosgrove 2020) as an analogue",
+    ),
+    "ifn_gamma": Preset(
+        1000.0,
+        3.9e-3,
+        "ng/mL",
+        "interferon-γ",
+        "hindered D (Ramanujan 2002; spQSP-PDAC fit 990 µm²/min); t½ 2.96 h (spQSP-IO)",
+    ),
+    "il2": Preset(
+        600.0,
+        1.7e-3,
+        "ng/mL",
+        "interleukin-2",
+        "D 10 µm²/s (Busse 2010; Thurley 2015); t½ 6.9 h (spQSP-IO)",
+    ),
+    "antigen": Preset(
+        500.0,
+        1.4e-3,
+        "nM",
+        "soluble tumour antigen and debris released by dying tumour cells",
+        "D of a 20–50 kDa protein in tissue (Stokes–Einstein, hindered); t½ ≈ 8 h "
+        "(antigen degradation 2/day, spQSP-IO)",
+    ),
+}
+
+
+def apply_preset(name: str, table: dict) -> dict:
+    """``table`` with the preset's values filled in where it gives none (KeyError if unknown)."""
+    p = PRESETS[name]
+    out = {"diffusivity": p.diffusivity, "decay": p.decay, "units": p.units}
+    out.update(table)
+    return out
