@@ -229,6 +229,9 @@ class CD8(Kind):
                 ~ok | killed | (ctx.uniform(ids, "detachment") < -math.expm1(-p.detach_rate * dt))
             )
             stay = ~leave
+            # every engaged cell with a valid target spent this step attached (the kill rate
+            # per attached cell is kills / engaged time); those leaving do so at its end
+            layer.count(f"{self.name}_engaged_time", dt * ok)
             pop["contact_time"][rows] = xp.where(stay, pop["contact_time"][rows] + dt, 0.0)
             gain = xp.where(stay, dt / p.exhaustion_time, 0.0)
             gain = gain + killed * p.exhaustion_per_kill
