@@ -659,7 +659,7 @@ class SceneRenderer:
 
     def draw(self, snap: RunSnapshot, *, value_range: tuple[float, float] | None = None):
         """Build the scene of ``snap`` (replacing the previous one); returns the legend
-        classes ``[(kind, state, rgb), …]`` drawn."""
+        classes ``[(kind, state, rgb, state code), …]`` drawn (names from the snapshot)."""
         o = self.options
         ren = self.renderer
         ren.RemoveAllViewProps()

@@ -11,6 +11,7 @@ from .clock import Clock
 from .fields import Fields
 from .grid import Grid
 from .sources import SourceTerms
+from .timing import part
 from .transport import Transport
 
 
@@ -79,6 +80,8 @@ class Simulation:
         self.wall_seconds = 0.0
         # name → object with state_dict()/load_state_dict(), saved in checkpoints
         self.stateful: dict = {}
+        #: a :class:`~spatialtumor.timing.StepTimer` to split the wall time (benchmarks)
+        self.timer = None
 
     @property
     def clock(self) -> Clock:
@@ -104,20 +107,26 @@ class Simulation:
     def step(self) -> None:
         """Advance one diffusion step ``dt_diffusion``."""
         dt = self.clock.dt_diffusion
-        self.sources.assemble(self)
-        if self.sources.active:
-            self.backend.kernels.apply_sources(
-                self.fields.values, self.sources.source, self.sources.uptake, dt
-            )
-        self.transport.step(dt)
+        t = self.timer
+        with part(t, "exchange (deposit + sources)"):
+            self.sources.assemble(self)
+            if self.sources.active:
+                self.backend.kernels.apply_sources(
+                    self.fields.values, self.sources.source, self.sources.uptake, dt
+                )
+        with part(t, "transport"):
+            self.transport.step(dt)
         self.step_index += 1
         for p in self.processes:
             if p.clock == "mechanics" and self.step_index % self.clock.mechanics_every == 0:
-                p(self)
+                with part(t, "mechanics step"):
+                    p(self)
         for p in self.processes:
             if p.clock == "phenotype" and self.step_index % self.clock.phenotype_every == 0:
-                p(self)
-        self._write()
+                with part(t, "phenotype step"):
+                    p(self)
+        with part(t, "output"):
+            self._write()
 
     def _write(self) -> None:
         for w in self.writers.values():

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import random as rnd
 from ..exchange import class_codes, sample_voxel, state_slots
+from ..timing import part
 from .events import Events
 from .kinds import Column, Kind, Observable, Rule, Stage
 from .neighbours import Neighbours
@@ -201,11 +202,14 @@ class CellLayer:
         return ctx
 
     def mechanics_step(self, sim) -> None:
+        t = sim.timer
         if self.rules["mechanics"]:
-            self._run(sim, "mechanics", float(sim.clock.dt_mechanics))
-            self.apply_states()
+            with part(t, "mechanics step: contact rules"):
+                self._run(sim, "mechanics", float(sim.clock.dt_mechanics))
+                self.apply_states()
         if self.mechanics is not None:
-            self.mechanics(sim)
+            with part(t, "mechanics step: forces, motility, move"):
+                self.mechanics(sim)
 
     def phenotype_step(self, sim) -> None:
         pop = self.population
@@ -213,9 +217,11 @@ class CellLayer:
         self.step = sim.step_index
         pop["age"][...] += dt
         pop["state_age"][...] += dt
-        ctx = self._run(sim, "phenotype", dt)
-        self.apply_states()
-        self.apply_structure(ctx)
+        with part(sim.timer, "phenotype step: rules"):
+            ctx = self._run(sim, "phenotype", dt)
+            self.apply_states()
+        with part(sim.timer, "phenotype step: divisions, removals, new cells"):
+            self.apply_structure(ctx)
 
     # applying events -------------------------------------------------------------------
     def apply_states(self) -> None:

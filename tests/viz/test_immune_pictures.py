@@ -1,0 +1,101 @@
+"""Pictures of a run with T cells: own colour and legend entries named from the snapshot,
+in the offscreen renderer and in ParaView's script."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spatialtumor.build import build_simulation, make_backend
+from spatialtumor.runs import open_run
+from spatialtumor.scenario import load_scenario
+
+SCRIPT = Path(__file__).resolve().parents[2] / "viz" / "paraview_open.py"
+T8_COLOUR = (0.0, 0.45, 0.70)  # the cd8 kind's colour
+
+
+@pytest.fixture(scope="module")
+def immune_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("immune") / "run"
+    scn = load_scenario("immune_surveillance", ["run.stop=30", "output.every=30"])
+    sim = build_simulation(scn, make_backend("numpy", "float64"), run_dir=run_dir)
+    sim.run()
+    return run_dir
+
+
+def test_render_shows_t_cells_in_their_colour_with_legend(immune_run):
+    pytest.importorskip("vtkmodules")
+    from spatialtumor.render import RenderOptions, SceneRenderer
+
+    snap = open_run(immune_run).last
+    scene = SceneRenderer(RenderOptions(size=(480, 360), lighting=False, cells="all", field="none"))
+    try:
+        classes = scene.draw(snap)
+        img = scene.image()
+    finally:
+        scene.close()
+    kinds = {c[0] for c in classes}
+    assert kinds == {"tumour", "t8"}
+    labels = {(c[0], c[1]) for c in classes}
+    assert ("t8", "searching") in labels and ("tumour", "live") in labels
+    t8 = [c for c in classes if c[0] == "t8" and c[1] == "searching"][0]
+    assert np.allclose(t8[2], T8_COLOUR)
+    target = np.rint(np.asarray(T8_COLOUR) * 255).astype(int)
+    near = np.all(np.abs(img.astype(int) - target) <= 8, axis=-1)
+    assert near.sum() > 50
+
+
+@pytest.mark.paraview
+@pytest.mark.skipif(
+    shutil.which("pvbatch") is None or shutil.which("xvfb-run") is None,
+    reason="needs pvbatch (ParaView) and xvfb-run",
+)
+@pytest.mark.parametrize("colour_by", ["kind", "kind_state"])
+def test_paraview_legend_names_the_kinds(immune_run, tmp_path, colour_by):
+    shot = tmp_path / "shot.png"
+    args = ["xvfb-run", "-a", "pvbatch", str(SCRIPT), str(immune_run), "--screenshot", str(shot)]
+    args += ["--size", "400x300", "--colour-by", colour_by]
+    for _ in range(2):  # a second try covers an X server that was not ready in time
+        p = subprocess.run(args, capture_output=True, text=True, timeout=180)
+        if p.returncode == 0:
+            break
+    assert p.returncode == 0, p.stderr[-3000:]
+    legend = [ln for ln in p.stdout.splitlines() if ln.startswith("legend: ")][0]
+    names = legend.removeprefix("legend: ").split(", ")
+    if colour_by == "kind":
+        assert names == ["tumour", "t8"]
+    else:
+        assert names == [
+            "tumour/live",
+            "tumour/apoptotic",
+            "tumour/necrotic",
+            "t8/searching",
+            "t8/engaged",
+            "t8/exhausted",
+        ]
+    assert shot.is_file()
+
+
+def test_plot_draws_the_reported_quantities(immune_run, tmp_path):
+    pytest.importorskip("matplotlib")
+    from spatialtumor.plots import population_figure, run_curves
+
+    curves = run_curves(immune_run)
+    assert {
+        "t8: kills per interval",
+        "t8: attached to a target",
+        "tumour: mean of live cells",
+    } <= set(curves.reported)
+    assert set(curves.reported["tumour: mean of live cells"]) == {
+        "tumour_antigen_mean",
+        "tumour_mhc_mean",
+        "tumour_pdl1_mean",
+    }
+    assert curves.reported["t8: kills per interval"]["t8_kills"][0] == 0
+    titles = [ax.get_title() for ax in population_figure(immune_run).axes if ax.get_visible()]
+    assert "t8: kills per interval" in titles and "Tumour size" in titles
+    assert ("t8", "searching") in curves.states
