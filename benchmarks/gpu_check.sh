@@ -115,6 +115,8 @@ step "transport float32" "$PY" benchmarks/bench_transport.py --backend cupy --pr
 step "transport float64" "$PY" benchmarks/bench_transport.py --backend cupy --precision float64 \
   --sizes "$BENCH_SIZES" --json "$OUTDIR/bench_transport_f64.json"
 
+step "cancer-immune benchmark" "$PY" benchmarks/bench_cancer_immune.py --backend cupy --minutes 6
+
 if [ -f benchmarks/bench_agents.py ]; then
   step "agents benchmark" "$PY" benchmarks/bench_agents.py --backend cupy
 else

@@ -197,7 +197,29 @@ def _summary(sim, start_step, run_path):
     if sim.population is not None:
         line += f", {sim.population.n} cells"
     click.echo(line + ")")
+    for text in _cell_summary(sim):
+        click.echo(text)
     click.echo(f"output: {run_path}")
+
+
+def _cell_summary(sim) -> list[str]:
+    """One line of cells per kind and state, one of the kinds' reported numbers."""
+    if sim.population is None or sim.population.size == 0 and sim.cells is None:
+        return []
+    from .output.timeseries import state_counts
+
+    per_kind: dict[str, list[str]] = {}
+    for key, n in state_counts(sim.population).items():
+        kind, state = key.split("/", 1)
+        per_kind.setdefault(kind, []).append(f"{state} {n}")
+    lines = ["cells: " + "; ".join(f"{k} ({', '.join(v)})" for k, v in per_kind.items())]
+    if sim.cells is not None:
+        reported = [
+            f"{ob.name} {ob.value:.4g}" for ob in sim.cells.observables() if ob.value == ob.value
+        ]
+        if reported:
+            lines.append("reported: " + ", ".join(reported))
+    return lines
 
 
 @cli.command()

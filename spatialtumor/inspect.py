@@ -96,6 +96,19 @@ def _size(path: Path) -> int:
     return 0
 
 
+def _reported(run) -> Readable:
+    """The last row's value of every quantity the kinds report (kills are running totals)."""
+    ts = run.timeseries
+    if not len(ts):
+        return Readable()
+    out = Readable()
+    for col, info in run.timeseries_columns.items():
+        if col in ts.columns and not info.get("increase_of"):
+            v = float(ts[col].iloc[-1])
+            out[col] = int(v) if v.is_integer() else round(v, 4)
+    return out
+
+
 def _checkpoints(run_dir: Path) -> Readable:
     folder = run_dir / "checkpoints"
     files = sorted(p for p in folder.glob("checkpoint_*.h5") if CHECKPOINT_PATTERN.match(p.name))
@@ -178,8 +191,12 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "first_time_min": float(first.time),
         "last_time_min": float(last.time),
         "last_step": int(last.step),
-        "kinds": Listing(run.kind_names),
+        "kinds": Listing(
+            f"{n} ({m})" if m else n
+            for n, m in zip(run.kind_names, run.vocabulary.kind_models, strict=False)
+        ),
         "cells_last": Counts(last.counts()),
+        "reported_last": _reported(run),
         "checkpoints": _checkpoints(run_dir),
         "timeseries_rows": int(len(ts)),
         "sidecar": str(run.sidecar.name) if run.sidecar.exists() else "missing",

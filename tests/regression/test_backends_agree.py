@@ -68,3 +68,32 @@ def test_cupy_run_is_reproducible():
             )
         )
     assert states[0] == states[1]
+
+
+def _immune_summary(backend_name, precision, seed):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "physics"))
+    from _immune import scenario
+
+    raw = scenario(seed, run={"stop": 120.0})
+    sim = build_simulation(scenario_from_dict(raw, "immune"), make_backend(backend_name, precision))
+    sim.run()
+    cells = sim.population.to_host()
+    live = (cells["kind"] == 0) & (cells["state"] == 0)
+    return float(sim.cells.counters["t8_kills"]), int(live.sum()), sim.fields.totals()["ifng"]
+
+
+@pytest.mark.gpu
+def test_numpy_and_cupy_immune_runs_agree():
+    """Kills, surviving tumour cells and total IFN-γ agree in the mean of three seeds."""
+    seeds = (1, 2, 3)
+    a = np.array([_immune_summary("numpy", "float64", s) for s in seeds])
+    b = np.array([_immune_summary("cupy", "float32", s) for s in seeds])
+    np.testing.assert_allclose(b.mean(axis=0), a.mean(axis=0), rtol=0.15)
+
+
+@pytest.mark.gpu
+def test_cupy_immune_run_is_reproducible():
+    assert _immune_summary("cupy", "float32", 5) == _immune_summary("cupy", "float32", 5)
