@@ -189,6 +189,8 @@ class CD8(Kind):
     def recognition(self, pop, xp):
         """Recognition ``s`` of every row: a ramp of antigen × MHC-I, 0 for non-targets."""
         p = self.params
+        if not p.targets:
+            return xp.zeros(pop.size, dtype=np.float64)
         shown = pop["antigen"].astype(np.float64) * pop["mhc"]
         span = p.recognition_saturation - p.recognition_threshold
         s = xp.clip((shown - p.recognition_threshold) / span, 0.0, 1.0)

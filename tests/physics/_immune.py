@@ -39,8 +39,13 @@ BASE = {
         },
         "initial": [
             {"kind": "tumour", "shape": "sphere", "radius": 70.0},
-            {"kind": "t8", "shape": "shell", "inner_radius": 75.0, "outer_radius": 110.0,
-             "count": 80},
+            {
+                "kind": "t8",
+                "shape": "shell",
+                "inner_radius": 75.0,
+                "outer_radius": 110.0,
+                "count": 80,
+            },
         ],
     },
     "output": {"every": 60.0},
