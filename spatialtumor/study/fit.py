@@ -17,6 +17,7 @@ Losses (``fit.loss``), averaged over every target point and column:
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 from collections.abc import Callable
@@ -101,8 +102,8 @@ def make_sampler(spec: FitSpec, trials: int, sampler: str | None = None):
         )
     if name == "random":
         return optuna.samplers.RandomSampler(seed=spec.seed)
-    if name == "grid":
-        return optuna.samplers.GridSampler(grid_space(spec), seed=spec.seed)
+    if name == "grid":  # the grid points are enqueued (see fit_study); no sampling left
+        return optuna.samplers.RandomSampler(seed=spec.seed)
     raise ValueError(f"unknown sampler {name!r}; use tpe, random or grid")
 
 
@@ -197,6 +198,10 @@ def fit_study(
     if name == "grid" and trials is None:
         n_trials = math.prod(p.num for p in spec.params)
     opt = optuna.create_study(direction="minimize", sampler=make_sampler(spec, n_trials, name))
+    if name == "grid":  # every grid point, in order (GridSampler cannot end an ask/tell loop)
+        space = grid_space(spec)
+        for combo in itertools.product(*space.values()):
+            opt.enqueue_trial(dict(zip(space, combo, strict=True)))
     batch = spec.batch or getattr(executor, "jobs", 1) or 1
     rows: list[dict[str, Any]] = []
     while len(rows) < n_trials:
