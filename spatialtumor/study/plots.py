@@ -103,6 +103,7 @@ def response_figure(
         if len(xs) * len(ys) == len(z):  # a full grid: a map
             zz = grid.pivot(index=py, columns=px, values=final).to_numpy()
             im = ax.pcolormesh(xs, ys, zz, shading="nearest", vmin=vmin, vmax=vmax)
+            ax.plot(x, y, "k.", ms=3)  # where the members are
         else:  # scattered samples
             im = ax.scatter(x, y, c=z, vmin=vmin, vmax=vmax, s=40)
         for values, setter in ((x, ax.set_xscale), (y, ax.set_yscale)):
