@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from _study import run_cli, write_study
 
@@ -23,3 +25,15 @@ values = [0.05, 0.2]
     res = run_cli("study", "run", str(path), "--out", str(out), "-j", "2")
     assert res.returncode == 0, res.stdout + res.stderr
     return path, out
+
+
+def pytest_collection_modifyitems(config, items):
+    """The study tests marked ``slow`` (about a minute or more) run only when asked for with
+    ``-m slow``: the rest of ``tests/study`` stays well under two minutes on two cores."""
+    if "slow" in (config.option.markexpr or ""):
+        return
+    here = Path(__file__).resolve().parent
+    skip = pytest.mark.skip(reason="slow study test: run with -m slow")
+    for item in items:
+        if "slow" in item.keywords and here in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(skip)
