@@ -51,70 +51,12 @@ def _settings(study, backend, precision):
 
 
 def _executor(executor, jobs, gpus, members_per_process, scheduler, backend, log_dir):
-    from .study.executors import DaskExecutor, LocalExecutor, visible_gpus
+    from .study.executors import make_executor
 
-    if members_per_process < 1:
-        raise _bad_input("--members-per-process must be at least 1")
-    if jobs is not None and jobs < 1:
-        raise _bad_input("--jobs must be at least 1")
-    if executor == "dask":
-        try:
-            import dask.distributed  # noqa: F401
-        except ImportError:
-            raise _bad_input(
-                "--executor dask needs dask.distributed: pip install 'spatialtumor[study]'"
-            ) from None
-        return DaskExecutor(scheduler, jobs, members_per_process)
-    if scheduler is not None:
-        raise _bad_input("--scheduler is for --executor dask")
-    if gpus == "none" or backend == "numpy":
-        devices: list[str] = []
-    elif gpus == "auto":
-        devices = visible_gpus()
-    else:
-        devices = [d.strip() for d in gpus.split(",") if d.strip()]
-    return LocalExecutor(jobs, devices, members_per_process, log_dir=log_dir)
-
-
-class _Progress:
-    """One bar over members on a terminal; a line every 10 % or 30 s in batch logs."""
-
-    def __init__(self, total: int, label: str = "members", quiet: bool = False):
-        self.total, self.done, self.failed = total, 0, 0
-        self.quiet = quiet
-        self.start = self.last = time.perf_counter()
-        self.last_fraction = 0.0
-        self.bar = None
-        if not quiet and sys.stderr.isatty() and total:
-            self.bar = click.progressbar(
-                length=total, label=label, file=sys.stderr, show_eta=True, show_pos=True
-            )
-            self.bar.__enter__()
-
-    def __call__(self, outcome) -> None:
-        self.done += 1
-        if outcome.status == "failed":
-            self.failed += 1
-            if not self.quiet:
-                click.echo(f"\nmember {outcome.id} failed: {outcome.error}", err=True)
-        if self.bar is not None:
-            self.bar.update(1)
-            return
-        if self.quiet:
-            return
-        now = time.perf_counter()
-        fraction = self.done / max(self.total, 1)
-        if fraction - self.last_fraction >= 0.1 or now - self.last >= 30 or self.done == self.total:
-            self.last, self.last_fraction = now, fraction
-            click.echo(
-                f"[{now - self.start:8.1f} s] {self.done}/{self.total} members finished"
-                f" ({self.failed} failed)",
-                err=True,
-            )
-
-    def finish(self) -> None:
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
+    try:
+        return make_executor(executor, jobs, gpus, members_per_process, scheduler, backend, log_dir)
+    except ValueError as exc:
+        raise _bad_input(str(exc)) from None
 
 
 out_option = click.option(
@@ -239,7 +181,9 @@ def run_cmd(
         click.echo(
             f"folder: {out_dir}; {n_done} finished, {len(todo)} to run; executor: {ex.describe()}"
         )
-    progress = _Progress(len(todo), quiet=quiet)
+    from .study.progress import MemberProgress
+
+    progress = MemberProgress(len(todo), quiet=quiet)
     start = time.perf_counter()
     walls = []
 
@@ -572,21 +516,9 @@ def fit_cmd(
 
 
 def _parse_truth(items, keys):
-    import sys as _sys
+    from .study.fit import parse_truth
 
-    if _sys.version_info >= (3, 11):
-        import tomllib
-    else:  # pragma: no cover
-        import tomli as tomllib
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise _bad_input(f"--truth: expected KEY=VALUE, got {item!r}")
-        key, text = (s.strip() for s in item.split("=", 1))
-        if key not in keys:
-            raise _bad_input(f"--truth: {key} is not a fitted key ({', '.join(keys)})")
-        try:
-            out[key] = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            raise _bad_input(f"--truth: {key}: not a number: {text!r}") from None
-    return out
+    try:
+        return parse_truth(items, keys)
+    except ValueError as exc:
+        raise _bad_input(str(exc)) from None

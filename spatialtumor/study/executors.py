@@ -244,3 +244,51 @@ class DaskExecutor:
             client.close()
             if cluster is not None:
                 cluster.close()
+
+
+def make_executor(
+    executor: str = "local",
+    jobs: int | None = None,
+    gpus: str = "auto",
+    members_per_process: int = 1,
+    scheduler: str | None = None,
+    backend: str = "auto",
+    log_dir: str | os.PathLike | None = None,
+) -> LocalExecutor | DaskExecutor:
+    """An executor from command-line words.
+
+    Parameters
+    ----------
+    executor : ``"local"`` or ``"dask"``
+    gpus : local only: ``"auto"`` (:func:`visible_gpus` unless the backend is NumPy),
+        ``"none"``, or device ids ``"0,1"``
+    scheduler : dask only: address or scheduler file (``None``: a new ``LocalCluster``)
+
+    Raises
+    ------
+    ValueError
+        for impossible settings, or Dask requested but not installed.
+    """
+    if members_per_process < 1:
+        raise ValueError("--members-per-process must be at least 1")
+    if jobs is not None and jobs < 1:
+        raise ValueError("--jobs must be at least 1")
+    if executor == "dask":
+        try:
+            import dask.distributed  # noqa: F401
+        except ImportError:
+            raise ValueError(
+                "--executor dask needs dask.distributed: pip install 'spatialtumor[study]'"
+            ) from None
+        return DaskExecutor(scheduler, jobs, members_per_process)
+    if executor != "local":
+        raise ValueError(f"unknown executor {executor!r}; use local or dask")
+    if scheduler is not None:
+        raise ValueError("--scheduler is for --executor dask")
+    if gpus == "none" or backend == "numpy":
+        devices: list[str] = []
+    elif gpus == "auto":
+        devices = visible_gpus()
+    else:
+        devices = [d.strip() for d in gpus.split(",") if d.strip()]
+    return LocalExecutor(jobs, devices, members_per_process, log_dir=log_dir)

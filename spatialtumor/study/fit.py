@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 from ..output.timeseries import read_timeseries
 from .layout import RUN, member_dir, member_status, write_definitions, write_json_atomic
@@ -85,6 +91,22 @@ def misfit(runs: list[dict[str, np.ndarray]], target: pd.DataFrame, spec: FitSpe
         total += float(np.sum(r * r))
         count += r.size
     return total / max(count, 1)
+
+
+def parse_truth(items: list[str] | tuple[str, ...], keys: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` items (values as TOML) for fitted ``keys``; ``ValueError`` otherwise."""
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--truth: expected KEY=VALUE, got {item!r}")
+        key, text = (s.strip() for s in item.split("=", 1))
+        if key not in keys:
+            raise ValueError(f"--truth: {key} is not a fitted key ({', '.join(keys)})")
+        try:
+            out[key] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ValueError(f"--truth: {key}: not a value: {text!r}") from None
+    return out
 
 
 def _round(value: float) -> float:
