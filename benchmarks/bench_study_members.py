@@ -24,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from spatialtumor.allocator import keep_freed_memory
 from spatialtumor.study.executors import LocalExecutor
 from spatialtumor.study.layout import prepare_study_dir
 from spatialtumor.study.members import load_study
@@ -67,6 +68,7 @@ def main() -> None:
     p.add_argument("--size", type=int, default=16, help="grid edge [voxels of 20 µm]")
     p.add_argument("--stop", type=float, default=30.0, help="simulated time per member [min]")
     args = p.parse_args()
+    keep_freed_memory()  # as the CLI and the worker processes do
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         study = load_study(study_file(tmp, args))

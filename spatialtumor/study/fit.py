@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,9 @@ from ..output.timeseries import read_timeseries
 from .layout import RUN, member_dir, member_status, write_definitions, write_json_atomic
 from .members import Member, Study, make_member
 from .spec import FitSpec, StudyError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import optuna
 
 FIT_DIR = "fit"
 SIGNIFICANT = 6
@@ -113,7 +116,9 @@ def _round(value: float) -> float:
     return float(f"{value:.{SIGNIFICANT}g}")
 
 
-def make_sampler(spec: FitSpec, trials: int, sampler: str | None = None):
+def make_sampler(
+    spec: FitSpec, trials: int, sampler: str | None = None
+) -> optuna.samplers.BaseSampler:
     """The Optuna sampler named by ``sampler`` (default ``fit.sampler``), seeded."""
     import optuna
 

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.figure import Figure
 
 SPREADS = ("sd", "range", "sem")
 
@@ -39,7 +43,9 @@ def _band(values: pd.core.groupby.SeriesGroupBy, spread: str):
     raise ValueError(f"spread must be one of {SPREADS}, not {spread!r}")
 
 
-def arms_figure(timeseries: pd.DataFrame, column: str, spread: str = "sd", title: str = ""):
+def arms_figure(
+    timeseries: pd.DataFrame, column: str, spread: str = "sd", title: str = ""
+) -> Figure:
     """Mean ± spread of ``column`` over time [h], one curve and band per arm."""
     from matplotlib.figure import Figure
 
@@ -63,7 +69,7 @@ def arms_figure(timeseries: pd.DataFrame, column: str, spread: str = "sd", title
 
 def response_figure(
     members: pd.DataFrame, params: list[str], column: str, spread: str = "sd", title: str = ""
-):
+) -> Figure:
     """Final ``column`` against one or two swept parameters (finished members only)."""
     from matplotlib.figure import Figure
 
@@ -123,7 +129,9 @@ def _log_like(values: pd.Series) -> bool:
     return bool(v.size and v.min() > 0 and v.max() / v.min() >= 20.0)
 
 
-def save_figure(fig, stem: str | os.PathLike, formats=("png", "svg"), dpi: int = 150) -> list[Path]:
+def save_figure(
+    fig: Figure, stem: str | os.PathLike, formats=("png", "svg"), dpi: int = 150
+) -> list[Path]:
     """Save ``fig`` as ``stem.<format>`` for each format; the paths."""
     import matplotlib
 

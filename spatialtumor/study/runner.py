@@ -21,9 +21,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .layout import DEFINITION, DONE, FAILED, LOCK, LOG, RUN, now_iso, read_json, write_json_atomic
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..backends import Backend
 
 try:
     import fcntl
@@ -63,7 +66,7 @@ def member_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def backend_for(name: str, precision: str):
+def backend_for(name: str, precision: str) -> Backend:
     """The backend of this process for (name, precision), made on first use."""
     from ..build import make_backend
 
@@ -181,4 +184,7 @@ def run_members(
 
 def run_members_dicts(folders: Sequence[str]) -> list[dict[str, Any]]:
     """:func:`run_members` with plain results (for Dask, which pickles them)."""
+    from ..allocator import keep_freed_memory
+
+    keep_freed_memory()  # the worker process is ours for the task, as in the CLI
     return [o.to_dict() for o in run_members(folders)]

@@ -58,6 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--task", type=int, help="task number (e.g. $SLURM_ARRAY_TASK_ID)")
     p.add_argument("--parent", type=int, help="exit when this process is gone")
     args = p.parse_args(argv)
+    from ..allocator import keep_freed_memory
+
+    keep_freed_memory()  # as `spatialtumor run` does: NumPy's temporaries stay mapped
     if args.parent is not None:
         watch_parent(args.parent)
     folders = list(args.folders)
