@@ -111,12 +111,26 @@ def _write(df: pd.DataFrame, stem: Path, parquet: bool) -> Path:
     from ..output.atomic import atomic_path
 
     path = stem.with_suffix(".parquet" if parquet else ".csv")
+    if parquet:
+        df = _parquet_safe(df)
     with atomic_path(path) as tmp:
         if parquet:
             df.to_parquet(tmp, index=False)
         else:
             df.to_csv(tmp, index=False)
     return path
+
+
+def _parquet_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Columns mixing value types (a key swept over numbers and strings) become text."""
+    out = df
+    for col in df.columns:
+        if df[col].dtype == object:
+            kinds = {type(v) for v in df[col] if v is not None and v == v}
+            if len(kinds) > 1:
+                out = out.copy() if out is df else out
+                out[col] = [None if v is None else str(v) for v in df[col]]
+    return out
 
 
 def read_table(study_dir: str | os.PathLike, name: str = "timeseries") -> pd.DataFrame:
