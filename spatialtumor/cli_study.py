@@ -455,9 +455,9 @@ def fit_cmd(
     out_dir = _study_dir(study_file, out)
     backend, precision = _settings(st, backend, precision)
     ex = _executor(executor, jobs, gpus, members_per_process, scheduler, backend, out_dir / "logs")
+    values = _parse_truth(truth, [p.key for p in spec.params]) if truth else {}
     out_dir.mkdir(parents=True, exist_ok=True)
     if truth:
-        values = _parse_truth(truth, [p.key for p in spec.params])
         target = truth_target(
             st, out_dir, ex, values, truth_seed, backend=backend, precision=precision
         )

@@ -3,6 +3,7 @@ recovery of the tumour birth rate from a synthetic growth curve with TPE."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import time
@@ -18,7 +19,9 @@ from spatialtumor.study.fit import misfit
 from spatialtumor.study.members import load_study
 from spatialtumor.study.spec import FitSpec
 
-pytest.importorskip("optuna")
+needs_optuna = pytest.mark.skipif(
+    importlib.util.find_spec("optuna") is None, reason="needs optuna (the study extra)"
+)
 
 FIT_STUDY = ROOT / "studies" / "fit_birth_rate.toml"
 #: the recovered birth rate must lie within this fraction of the truth (two seeds per
@@ -46,6 +49,7 @@ def test_misfit_losses():
         misfit(runs, late, _spec())
 
 
+@needs_optuna
 def test_grid_fit_finds_a_truth_on_the_grid(tmp_path):
     key = "fields.oxygen.boundary"  # a field key: the cell model does not enter
     body = f"""
@@ -80,11 +84,13 @@ scale = "linear"
     assert re.search(r"after 4 trials in 0\.\d s", again.stdout), again.stdout
 
 
+@needs_optuna
 def test_fit_bad_input(tmp_path):
     study = write_study(tmp_path, "")
     res = CliRunner().invoke(cli, ["study", "fit", str(study), "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "fit: the study has no [fit] table" in res.output
-    res = CliRunner().invoke(cli, ["study", "fit", str(FIT_STUDY), "--truth", "grid.nx=3"])
+    args = ["study", "fit", str(FIT_STUDY), "--out", str(tmp_path / "f"), "--truth", "grid.nx=3"]
+    res = CliRunner().invoke(cli, args)
     assert res.exit_code == 2 and "--truth: grid.nx is not a fitted key" in res.output
 
 
@@ -95,6 +101,7 @@ def test_shipped_fit_study_and_target_agree():
     assert target["time_min"].iloc[-1] == 600.0
 
 
+@needs_optuna
 @pytest.mark.slow
 def test_fit_recovers_the_birth_rate(tmp_path):
     """About a minute on two cores: 16 TPE trials × 2 seeds of a 10 h, ~70-cell spheroid."""
