@@ -326,6 +326,7 @@ def _add_viz_commands() -> None:
 
 
 _add_viz_commands()
+cli.add_command(__import__("spatialtumor.cli_study", fromlist=["study"]).study)
 
 
 def main():
