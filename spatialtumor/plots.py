@@ -298,13 +298,12 @@ def population_figure(run: str | os.PathLike | Run, *, title: str | None = None)
                 ax.set_title("Tumour size")
                 ax.set_ylabel("radius (µm)")
             elif panel.startswith("reported:"):
-                title = panel.split(":", 1)[1]
-                for (col, y), ls in zip(
-                    c.reported[title].items(), ("-", "--", ":", "-."), strict=False
-                ):
+                group = panel.split(":", 1)[1]
+                styles = ("-", "--", ":", "-.")
+                for (col, y), ls in zip(c.reported[group].items(), styles, strict=False):
                     ax.plot(c.kind_times / scale, y, color="0.15", ls=ls, label=col)
-                ax.set_title(title)
-                ax.set_ylabel(c.reported_units.get(title, "") or "value")
+                ax.set_title(group)
+                ax.set_ylabel(c.reported_units.get(group, "") or "value")
             else:
                 f = panel.split(":", 1)[1]
                 u = c.units.get(f, "")

@@ -96,6 +96,8 @@ def test_plot_draws_the_reported_quantities(immune_run, tmp_path):
         "tumour_pdl1_mean",
     }
     assert curves.reported["t8: kills per interval"]["t8_kills"][0] == 0
-    titles = [ax.get_title() for ax in population_figure(immune_run).axes if ax.get_visible()]
+    fig = population_figure(immune_run)
+    assert fig.get_suptitle().startswith("Immune surveillance")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert "t8: kills per interval" in titles and "Tumour size" in titles
     assert ("t8", "searching") in curves.states
