@@ -15,6 +15,7 @@
 // pair_forces; phi, w and tau in double.
 //
 // One thread per query. No float atomics: every sum is sequential in a fixed order.
+// Compiled with --fmad=false (no fused multiply-adds), so distances round as in the twin.
 #include "random.cuh"
 
 template <typename T>

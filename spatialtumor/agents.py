@@ -202,6 +202,7 @@ class Population:
         self.ids_sorted = True
         self.version = 0
         self.membership_version = 0
+        self.state_version = 0
         self.specs: dict[str, tuple[np.dtype, tuple[int, ...], Any]] = {}
         self.columns: dict[str, Any] = {}
         #: column → names of the kinds that own it (empty tuple: a column of every kind)
@@ -290,8 +291,12 @@ class Population:
         return tuple(k.model for k in self.kinds)
 
     def mark_changed(self) -> None:
-        """Record that positions, states or the alive mask changed (invalidates cached sorts)."""
+        """Record that positions or the alive mask changed (invalidates cached sorts)."""
         self.version += 1
+
+    def mark_state_changed(self) -> None:
+        """Record that ``state`` changed (invalidates (kind, state) tables, not the sorts)."""
+        self.state_version += 1
 
     def mark_membership_changed(self) -> None:
         """Record that rows were added, removed or reordered (invalidates id lookups)."""
@@ -492,6 +497,7 @@ def _load_state_in_place(pop: Population, state: Mapping[str, Any]) -> None:
     restored = Population.from_state_dict(pop.backend, state, kinds=pop.kinds)
     restored.version = pop.version + 1  # invalidates every cached sort
     restored.membership_version = pop.membership_version + 1
+    restored.state_version = pop.state_version + 1
     # owners and units are declared by the kinds when the run is built, not saved
     owners, units = dict(pop.column_owners), dict(pop.column_units)
     pop.__dict__.update(restored.__dict__)

@@ -75,7 +75,7 @@ def place_initial(pop: Population, cells: CellsSpec, grid, source: str, seed: in
             pos = spherical_shell(p.centre, p.inner_radius, p.outer_radius, p.count, rng)
         else:
             pos = uniform_box(p.lower, p.upper, p.count, rng)
-        outside = np.any((pos < lower) | (pos > upper), axis=1)
+        outside = np.any(~np.isfinite(pos) | (pos < lower) | (pos > upper), axis=1)
         if np.any(outside):
             bad = pos[np.argmax(outside)]
             raise ScenarioError(
@@ -86,6 +86,16 @@ def place_initial(pop: Population, cells: CellsSpec, grid, source: str, seed: in
             )
         added.append(pop.add_cells(p.kind, pos))
     return added
+
+
+def placed_radius_ratio(pop: Population) -> float:
+    """Largest ratio of a cell's radius to its kind's radius (≥ 1; one host read)."""
+    if pop.size == 0:
+        return 1.0
+    xp = pop.xp
+    kind_r = xp.asarray([k.radius for k in pop.kinds], dtype=np.float64)
+    ratio = pop["radius"].astype(np.float64) / kind_r[pop["kind"].astype(np.int64)]
+    return max(1.0, float(xp.max(ratio)))
 
 
 def attach_cells(sim, scenario: Scenario) -> None:
@@ -115,9 +125,11 @@ def attach_cells(sim, scenario: Scenario) -> None:
                 k.initialise(layer, sel)
     exchange = CellExchange(pop, sim.fields, neighbours)
     sim.sources.depositors.append(exchange)
-    # radii stay at their kind's value, so bins need no room for growth; contact searches
-    # share the mechanics bins, which must reach as far as the longest contact distance
-    bin_size = max(interaction_distance(pop.kinds, growth=1.0), layer.contact_reach())
+    # cells keep their radius (daughters and recruits take their mother's or their kind's),
+    # so the bins need room only for cells placed larger than their kind (CSV radii);
+    # contact searches share the mechanics bins, which must reach the longest contact
+    stretch = placed_radius_ratio(pop)
+    bin_size = max(interaction_distance(pop.kinds, growth=stretch), stretch * layer.contact_reach())
     layer.mechanics = Mechanics(
         pop,
         sim.grid.origin,

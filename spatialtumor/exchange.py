@@ -72,7 +72,8 @@ class CellExchange:
         population (default: a private one)
 
     The (voxel, id) sort comes from ``neighbours`` and is rebuilt only when
-    ``population.version`` changes (moves, state changes, births, deaths all bump it).
+    ``population.version`` changes (moves, births, deaths bump it); the (kind, state) rows
+    of the cells are recomputed when their states change (``population.state_version``).
     """
 
     def __init__(self, population: Population, fields, neighbours=None):
@@ -99,7 +100,7 @@ class CellExchange:
     def classes(self):
         """(kind, state) table row of every in-use row (cached until the population changes)."""
         pop = self.population
-        key = (pop.version, pop.size)
+        key = (pop.membership_version, pop.state_version, pop.size)
         if self._classes is None or key != self._classes_key:
             self._classes = class_codes(pop.xp, pop["kind"], pop["state"], self.slots)
             self._classes_key = key

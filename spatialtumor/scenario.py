@@ -42,7 +42,7 @@ class ScenarioError(Exception):
 class Spec(BaseModel):
     """Base of every scenario table: immutable, unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 Number = float

@@ -97,6 +97,18 @@ CASES = {
         ),
         "cells.kinds.tumour.params.birth_rat: unknown key; allowed:",
     ),
+    "infinite radius": (
+        BASE.replace("exchange.oxygen =", "radius = inf\nexchange.oxygen ="),
+        "cells.kinds.tumour.radius: Input should be a finite number (got inf)",
+    ),
+    "NaN rate": (
+        BASE.replace("birth_rate = 0.001", "birth_rate = nan"),
+        "cells.kinds.tumour.params.birth_rate: Input should be a finite number",
+    ),
+    "NaN placement centre": (
+        BASE.replace("radius = 30.0", "radius = 30.0\ncentre = [nan, 0.0, 0.0]"),
+        "cells.initial.0.centre.0: Input should be a finite number",
+    ),
     "unknown model": (
         BASE.replace('model = "tumour"', 'model = "tumor"'),
         "cells.kinds.tumour.model: unknown model 'tumor'; models: cd8, inert, tumour",
@@ -197,3 +209,14 @@ def test_missing_csv_file(tmp_path):
     scn = write(tmp_path, text)
     res = invoke(["validate", str(scn)])
     assert res.exit_code == 2 and "cells.initial.0.file: no such file" in res.output
+
+
+def test_csv_cells_larger_than_their_kind_widen_the_mechanics_bins(tmp_path):
+    from spatialtumor.build import build_simulation, make_backend
+    from spatialtumor.scenario import load_scenario
+
+    text = BASE.replace('shape = "sphere"\nradius = 30.0', 'shape = "csv"\nfile = "cells.csv"')
+    scn = write(tmp_path, text, "x,y,z,kind,radius\n0,0,0,tumour,20\n30,0,0,tumour,8\n")
+    sim = build_simulation(load_scenario(scn), make_backend("numpy", "float64"))
+    bins = sim.cells.mechanics.bins
+    assert min(bins.size) >= 2 * 1.25 * 20.0  # reach of the 20 µm cell's adhesion

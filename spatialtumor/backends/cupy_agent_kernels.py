@@ -24,10 +24,10 @@ def _suffix(dtype) -> str:
 class AgentKernels:
     """Mixin with the cell-layer kernels; ``CupyKernels`` inherits from it."""
 
-    def _agent_function(self, filename: str, name: str):
+    def _agent_function(self, filename: str, name: str, options=()):
         from .kernel_source import load_raw_module
 
-        return load_raw_module(filename).get_function(name)
+        return load_raw_module(filename, options).get_function(name)
 
     def pair_forces(
         self,
@@ -167,7 +167,11 @@ class AgentKernels:
             if a.shape != (m,) or a.dtype != want or not a.flags.c_contiguous:
                 raise ValueError(f"outputs must be C-contiguous ({m},) arrays of {np.dtype(want)}")
         nx, ny, nz = (int(d) for d in dims)
-        fn = self._agent_function("contacts.cu", f"contact_search_{_suffix(dt)}")
+        # no fused multiply-adds: distances and sums round as in the NumPy twin, so the
+        # counts and picks at the contact distance agree exactly
+        fn = self._agent_function(
+            "contacts.cu", f"contact_search_{_suffix(dt)}", options=("--fmad=false",)
+        )
         fn(
             ((m + _BLOCK - 1) // _BLOCK,),
             (_BLOCK,),

@@ -41,7 +41,7 @@ class CD8Body(BodySpec):
 class CD8Params(BaseModel):
     """Parameters of ``model = "cd8"`` (``[cells.kinds.<name>.params]``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     targets: list[str] = Field(
         default_factory=lambda: ["tumour"], description="kinds attacked (with antigen, mhc)"
@@ -124,10 +124,11 @@ class CD8(Kind):
     description = "cytotoxic T cells: contact killing, PD-1 brake, exhaustion, IL-2 division"
     columns = (
         Column("target_id", np.int64, (), -1, "1", "id of the attached target, -1 if none"),
-        Column("contact_time", "float", (), 0.0, "min", "time attached to the current target"),
+        # float64 whatever the working precision: small increments per step must not round away
+        Column("contact_time", np.float64, (), 0.0, "min", "time attached to the current target"),
         Column("kills", np.int32, (), 0, "1", "targets killed by this cell"),
         Column("divisions", np.int16, (), 0, "1", "divisions since the line entered the tissue"),
-        Column("exhaustion", "float", (), 0.0, "1", "exhaustion E (killing scales as 1 − E)"),
+        Column("exhaustion", np.float64, (), 0.0, "1", "exhaustion E (killing scales as 1 − E)"),
         Column("pd1", "float", (), 0.0, "1", "PD-1 level"),
         Column("pd1_blocked", "float", (), 0.0, "1", "fraction of PD-1 blocked by a drug"),
     )
@@ -209,13 +210,17 @@ class CD8(Kind):
         living = layer.living()
         s = self.recognition(pop, xp) * living
         engaged = mine & (state == ENGAGED)
-        if bool(xp.any(engaged)):
-            rows = xp.nonzero(engaged)[0]
+        rows = xp.nonzero(engaged)[0]
+        if int(rows.shape[0]):
             target = layer.neighbours.rows_of(pop["target_id"][rows])
             t = xp.maximum(target, 0)
-            gap = pop["position"][rows] - pop["position"][t]
-            d = xp.sqrt(xp.sum(gap * gap, axis=1))
-            reach = p.contact_max * (pop["radius"][rows] + pop["radius"][t])
+            # distance and radii in the working precision, compared in float64: exactly as
+            # the contact search that attached the pair
+            g = pop["position"][rows] - pop["position"][t]
+            d = xp.sqrt(g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1] + g[:, 2] * g[:, 2])
+            radii = pop["radius"][rows] + pop["radius"][t]
+            reach = p.contact_max * radii.astype(np.float64)
+            d = d.astype(np.float64)
             ok = (target >= 0) & (s[t] > 0) & (d < reach)
             pd1_free = pop["pd1"][rows] * (1.0 - pop["pd1_blocked"][rows])
             b = pop["pdl1"][t].astype(np.float64) * pd1_free
@@ -224,9 +229,7 @@ class CD8(Kind):
             rate = p.kill_rate * vigour * s[t] * brake
             ids = pop["id"][rows]
             hit = ok & (ctx.uniform(ids, "killing") < -xp.expm1(-rate * dt))
-            killed = xp.zeros(rows.shape[0], dtype=bool)
-            if bool(xp.any(hit)):
-                killed = self._resolve_kills(ctx, rows, t, hit)
+            killed = self._resolve_kills(ctx, rows, t, hit)
             leave = (
                 ~ok | killed | (ctx.uniform(ids, "detachment") < -math.expm1(-p.detach_rate * dt))
             )
@@ -235,7 +238,7 @@ class CD8(Kind):
             # per attached cell is kills / engaged time); those leaving do so at its end
             layer.count(f"{self.name}_engaged_time", dt * ok)
             pop["contact_time"][rows] = xp.where(stay, pop["contact_time"][rows] + dt, 0.0)
-            gain = xp.where(stay, dt / p.exhaustion_time, 0.0)
+            gain = xp.where(ok, dt / p.exhaustion_time, 0.0)  # the whole step was engaged
             gain = gain + killed * p.exhaustion_per_kill
             pop["exhaustion"][rows] = pop["exhaustion"][rows] + gain
             pop["kills"][rows] = pop["kills"][rows] + killed
@@ -243,9 +246,10 @@ class CD8(Kind):
             gone[rows] = leave
             events.change_state(gone, SEARCHING)
             pop["target_id"][rows] = xp.where(leave, -1, pop["target_id"][rows])
-        searching = mine & (state == SEARCHING)
-        if bool(xp.any(searching)):
-            query = xp.nonzero(searching)[0]
+        # a cell exhausted since the last phenotype step does not attach any more
+        searching = mine & (state == SEARCHING) & (pop["exhaustion"] < 1.0)
+        query = xp.nonzero(searching)[0]
+        if int(query.shape[0]):
             found = find_partners(
                 ctx, query, s, p.contact_full, p.contact_max, "attachment", self._buffers
             )
@@ -265,6 +269,9 @@ class CD8(Kind):
         pop = ctx.population
         xp = ctx.xp
         cand = xp.nonzero(hit)[0]
+        killed = xp.zeros(rows.shape[0], dtype=bool)
+        if int(cand.shape[0]) == 0:
+            return killed
         t = targets[cand]
         ids = pop["id"][rows[cand]]
         order = xp.lexsort(xp.stack([ids, t]))
@@ -274,7 +281,6 @@ class CD8(Kind):
         win = cand[order[first]]
         done = layer.kill(ctx, targets[win], killers=rows[win], cause=self.name)
         layer.count(f"{self.name}_kills", done)
-        killed = xp.zeros(rows.shape[0], dtype=bool)
         killed[win] = done
         return killed
 

@@ -27,7 +27,7 @@ from ..cells.layer import mean_of
 class TumourParams(BaseModel):
     """Parameters of ``model = "tumour"`` (``[cells.kinds.<name>.params]``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     oxygen_field: str = Field("oxygen", description="field holding oxygen [mmHg]")
     birth_rate: float = Field(0.00072, ge=0, description="division rate at saturation [1/min]")
@@ -141,7 +141,7 @@ class Tumour(Kind):
         events.change_state(event & (pick >= apoptosis) & (pick < apoptosis + necrosis), 2)
         events.divide(event & (pick >= apoptosis + necrosis))
         cleared = alive & (
-            ((state == 1) & (pop["state_age"] >= p.apoptosis_duration))
+            ((state == 1) & (ctx.steps_in_state() >= ctx.steps(p.apoptosis_duration)))
             | ((state == 2) & (u[:, 2] < -math.expm1(-p.necrotic_clearance * dt)))
         )
         events.remove(cleared)

@@ -77,6 +77,8 @@ def find_partners(
     pop = layer.population
     xp = pop.xp
     mech = layer.mechanics
+    if mech is None:
+        raise RuntimeError("contact searches use the mechanics bins: the layer has no mechanics")
     bins = mech.bins
     b = layer.neighbours.binning(bins)
     query = xp.asarray(query, dtype=np.int64)

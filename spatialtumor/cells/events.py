@@ -7,8 +7,13 @@ Rules never add or remove rows. They record, per row,
 * a division (``divide``) or a removal (``remove``), applied once per phenotype step together
   with the new cells of ``spawn``: one compaction, then appends.
 
-The first event recorded for a row wins: stages run in a fixed order, so a cell killed in
-the contact stage can neither divide nor die again in the fate stage of the same step.
+The first state change or division recorded for a row wins: stages run in a fixed order,
+so a cell killed in the contact stage can neither divide nor die again in the fate stage of
+the same step. A removal takes effect whatever was recorded before it (a removed cell's
+other events do not matter), except on a row that divides. Rules on the mechanics clock
+record state changes only; a cell killed there without a dead state of its kind dies at
+once (see ``CellLayer.kill``), so nothing structural is pending between phenotype steps
+and checkpoints need no event buffers.
 Buffers are preallocated to the population's capacity and grow with it; spawned cells go to
 a preallocated buffer that doubles when full (``overflowed`` counts those growths).
 """

@@ -5,7 +5,8 @@ registry with one line (``spatialtumor/biology/__init__.py``). The class declare
 
 * ``model``: the TOML name that selects it (``[cells.kinds.t8] model = "cd8"``);
 * ``Params``: one frozen pydantic model, the only copy of the kind's defaults and units,
-  validated from ``[cells.kinds.<name>.params]``;
+  validated from ``[cells.kinds.<name>.params]`` (use ``ConfigDict(extra="forbid",
+  frozen=True, allow_inf_nan=False)``, so a typo or an infinite value is refused by key);
 * ``Body``: the defaults of the keys every kind has (radius, mechanics, motility, exchange);
 * ``states`` (names of the ``state`` codes), ``dead_states``, ``immobile_states`` and the
   ``killed_state`` a cell enters when another cell kills it;
@@ -122,7 +123,7 @@ class KindError(Exception):
 class NoParams(BaseModel):
     """Parameters of a kind that has none."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass

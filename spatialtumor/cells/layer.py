@@ -34,6 +34,7 @@ from .neighbours import Neighbours
 #: columns every kind has, besides the population's built-in ones
 LAYER_COLUMNS = (
     Column("state_age", "float", (), 0.0, "min", "time since the cell entered its state"),
+    Column("state_step", np.int64, (), 0, "1", "diffusion step at which it entered its state"),
 )
 
 
@@ -76,6 +77,14 @@ class StepContext:
     def uniform(self, ids, stream: str, n: int | None = None):
         """Counter-based uniforms keyed by (seed, step, id, stream), float64."""
         return rnd.uniform(self.xp, self.layer.seed, self.step, ids, stream, n)
+
+    def steps_in_state(self):
+        """Diffusion steps every in-use row has spent in its state (int64)."""
+        return self.step - self.layer.population["state_step"]
+
+    def steps(self, duration: float) -> int:
+        """A duration [min] in whole diffusion steps (compare with :meth:`steps_in_state`)."""
+        return self.sim.clock.steps(duration)
 
     def probability(self, rate):
         """``1 − exp(−rate · dt)``: the chance that an event of ``rate`` [1/min] happens."""
@@ -136,6 +145,8 @@ class CellLayer:
         self.neighbours = neighbours if neighbours is not None else Neighbours(population)
         self.vessels = vessels
         names = tuple(k.name for k in self.kinds)
+        if len(names) > 127:  # (kind, state) codes and random keys hold the kind in 7 bits
+            raise ValueError(f"at most 127 cell kinds, got {len(names)}")
         if names != population.kind_names:
             raise ValueError(f"kinds {names} differ from the population's {population.kind_names}")
         self.by_name = {k.name: k for k in self.kinds}
@@ -206,7 +217,9 @@ class CellLayer:
         if self.rules["mechanics"]:
             with part(t, "mechanics step: contact rules"):
                 self._run(sim, "mechanics", float(sim.clock.dt_mechanics))
-                self.apply_states()
+                if self.events.spawned:
+                    raise RuntimeError("rules on the mechanics clock may not add cells")
+                self.apply_states(sim.step_index)
         if self.mechanics is not None:
             with part(t, "mechanics step: forces, motility, move"):
                 self.mechanics(sim)
@@ -216,16 +229,18 @@ class CellLayer:
         dt = float(sim.clock.dt_phenotype)
         self.step = sim.step_index
         pop["age"][...] += dt
-        pop["state_age"][...] += dt
+        # from the entry step, so a state entered on the mechanics clock is timed exactly
+        pop["state_age"][...] = (sim.step_index - pop["state_step"]) * sim.clock.dt_diffusion
         with part(sim.timer, "phenotype step: rules"):
             ctx = self._run(sim, "phenotype", dt)
-            self.apply_states()
+            self.apply_states(sim.step_index)
         with part(sim.timer, "phenotype step: divisions, removals, new cells"):
             self.apply_structure(ctx)
 
     # applying events -------------------------------------------------------------------
-    def apply_states(self) -> None:
-        """Put recorded state changes into the ``state`` column (no rows move)."""
+    def apply_states(self, step: int = 0) -> None:
+        """Put recorded state changes into the ``state`` column (no rows move); ``step`` is
+        the diffusion step at which the cells entered their new state."""
         pop = self.population
         if pop.size == 0:
             return
@@ -235,10 +250,11 @@ class CellLayer:
         state = pop["state"]
         state[...] = xp.where(changed, ns, state).astype(state.dtype)
         pop["state_age"][...] = xp.where(changed, 0, pop["state_age"])
+        pop["state_step"][...] = xp.where(changed, step, pop["state_step"])
         cls = class_codes(xp, pop["kind"], state, self.slots).astype(np.int64)
         pop["active"][...] = pop["alive"] & self.class_living[cls]
         self.events.clear_states()
-        pop.mark_changed()
+        pop.mark_state_changed()  # positions did not move: the sorts stay valid
 
     def apply_structure(self, ctx: StepContext) -> None:
         """Divisions, removals and new cells: one compaction, then appends."""
@@ -249,7 +265,7 @@ class CellLayer:
             return
         xp = pop.xp
         mothers = xp.nonzero(events.dividing & pop["alive"])[0]
-        daughters = self._daughters(mothers, ctx.step) if int(mothers.shape[0]) else None
+        daughters = self._daughters(mothers, ctx) if int(mothers.shape[0]) else None
         keep = pop["alive"] & ~events.removing
         positions, kinds = events.spawns()
         positions, kinds = positions.copy(), kinds.copy()
@@ -261,14 +277,16 @@ class CellLayer:
             first = pop.size
             pop.append({"position": positions, "kind": kinds, "radius": radius[kinds]})
             rows = xp.arange(first, first + m, dtype=np.int64)
+            pop["state_step"][rows] = ctx.step
             for k in self.kinds:
                 sel = rows[kinds == k.index]
                 if int(sel.shape[0]):
                     k.initialise(self, sel)
         events.reset()
 
-    def _daughters(self, mothers, step: int) -> dict[str, Any]:
+    def _daughters(self, mothers, ctx: StepContext) -> dict[str, Any]:
         """Columns of one daughter per mother: a copy placed ``r`` apart along a random axis."""
+        step = ctx.step
         pop = self.population
         xp = pop.xp
         ids = pop["id"][mothers]
@@ -284,6 +302,7 @@ class CellLayer:
         daughters["position"] = xp.clip(centre + half, lo, hi)
         daughters["age"][...] = 0.0
         daughters["state_age"][...] = 0.0
+        daughters["state_step"][...] = ctx.step
         pop["age"][mothers] = 0.0
         kind = pop["kind"][mothers]
         for k in self.kinds:
@@ -298,8 +317,9 @@ class CellLayer:
 
     def kill(self, ctx: StepContext, targets, killers=None, cause: str = "") -> Any:
         """Kill rows ``targets`` (int64) by other cells: each enters its kind's
-        ``killed_state``, or is removed when the kind has none. Returns a bool mask over
-        ``targets`` of the kills that took effect (rows with an earlier event are skipped).
+        ``killed_state``, or, when the kind has none, dies at once (``alive`` cleared; the
+        row goes at the next compaction). Returns a bool mask over ``targets`` of the kills
+        that took effect (rows with an earlier event are skipped).
         """
         pop = self.population
         xp = pop.xp
@@ -317,7 +337,10 @@ class CellLayer:
             else:
                 code = xp.where(sel, np.int16(k.state_code(k.killed_state)), code)
         took = self.events.change_state(want & (code >= 0), code)
-        took |= self.events.remove(removed)
+        gone = removed & self.events.free & pop["alive"]
+        if bool(xp.any(gone)):
+            pop.kill(gone)
+        took |= gone
         done = took[targets]
         if self.kill_log is not None:
             be = pop.backend

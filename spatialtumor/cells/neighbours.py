@@ -26,8 +26,9 @@ class Neighbours:
         self._sorts: dict[BinGrid, tuple[tuple[int, int], Binning]] = {}
         self._lookup = None
         self._lookup_key: tuple[int, int] | None = None
-        #: number of sorts built (for benchmarks and tests)
+        #: number of sorts built, in all and per bin grid (for benchmarks and tests)
         self.builds = 0
+        self.builds_by_grid: dict[BinGrid, int] = {}
 
     def _key(self) -> tuple[int, int]:
         return (self.population.version, self.population.size)
@@ -40,6 +41,7 @@ class Neighbours:
             cached = (key, bin_population(self.population, grid))
             self._sorts[grid] = cached
             self.builds += 1
+            self.builds_by_grid[grid] = self.builds_by_grid.get(grid, 0) + 1
         return cached[1]
 
     def stale(self, grid: BinGrid) -> bool:

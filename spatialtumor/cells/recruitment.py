@@ -9,12 +9,14 @@ by the voxel index, so they do not depend on the order of anything.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 FACES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
 SITE_WORDS = ("boundary", "vessels", *FACES)
-#: most cells one entry voxel takes in one step (Poisson draws are truncated here)
-MAX_PER_VOXEL = 64
+#: ranks of the cells entering one voxel in one step are keyed in this many bits
+RANK_BITS = 20
 
 
 def entry_mask(grid, sites, vessels=None) -> np.ndarray:
@@ -46,15 +48,20 @@ def entry_mask(grid, sites, vessels=None) -> np.ndarray:
     return mask
 
 
-def poisson_counts(xp, u, mean):
+def poisson_counts(xp, u, mean, mean_max: float):
     """Poisson numbers with ``mean`` by inversion of the uniforms ``u`` (both (M,)).
 
-    The count is the smallest k with ``u < F(k)``, truncated at :data:`MAX_PER_VOXEL`.
+    The count is the smallest k with ``u < F(k)``; ``mean_max`` (≥ every mean, a host
+    number) bounds the search at ``mean_max + 12 √mean_max + 12`` terms, beyond which the
+    tail probability is below 10⁻²⁰.
     """
+    terms = int(math.ceil(mean_max + 12.0 * math.sqrt(mean_max) + 12.0))
+    if terms >= 1 << RANK_BITS:
+        raise ValueError(f"{mean_max:.3g} cells per entry voxel and step: too many to draw")
     p = xp.exp(-mean)
     cdf = p.copy()
     k = xp.zeros(u.shape, dtype=np.int64)
-    for i in range(1, MAX_PER_VOXEL + 1):
+    for i in range(1, terms + 1):
         more = u >= cdf
         if not bool(xp.any(more)):
             break
@@ -94,7 +101,7 @@ def recruit(ctx, events, kind: int, sites, rate: float, signal=None, half: float
     # keys hold the voxel and the kind, so kinds entering at one voxel draw independently
     key = sites.astype(np.int64) * 128 + int(kind)
     u = ctx.uniform(key, "recruitment")
-    n = poisson_counts(xp, u, lam * ctx.dt)
+    n = poisson_counts(xp, u, lam * ctx.dt, rate / m * ctx.dt)
     total = int(xp.sum(n))
     if total == 0:
         return 0
@@ -102,7 +109,8 @@ def recruit(ctx, events, kind: int, sites, rate: float, signal=None, half: float
     which = xp.searchsorted(ends, xp.arange(total, dtype=np.int64), side="right")
     rank = xp.arange(total, dtype=np.int64) - (ends[which] - n[which])
     voxel = sites[which]
-    uu = ctx.uniform((voxel * MAX_PER_VOXEL + rank) * 128 + int(kind), "recruitment_position", 3)
+    key = ((voxel << RANK_BITS) + rank) * 128 + int(kind)
+    uu = ctx.uniform(key, "recruitment_position", 3)
     nz, ny, nx = grid.shape
     i = voxel % nx
     j = (voxel // nx) % ny

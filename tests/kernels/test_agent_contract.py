@@ -224,7 +224,7 @@ def emulated(monkeypatch, emulator):
     monkeypatch.setitem(sys.modules, "cupy", fake)
     kernels = AgentKernels()
     kernels.launches = []
-    kernels._agent_function = lambda filename, name: _Kernel(
+    kernels._agent_function = lambda filename, name, options=(): _Kernel(
         lib, name, entries[name], kernels.launches
     )
     return Backend("cupy", fake, kernels, np.dtype("float64"), "emulated", "test")

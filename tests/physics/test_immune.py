@@ -194,3 +194,16 @@ def test_kills_per_t_cell_hour_do_not_depend_on_the_steps():
         diff = abs(mean[k] - mean["base"])
         assert diff < 3 * math.hypot(se[k], se["base"]), (k, mean, se)
         assert diff < 0.2 * mean["base"]
+
+
+def test_one_sort_per_grid_and_mechanics_step():
+    """Contact search and pair forces share the sort of the mechanics bins; the deposits
+    share the sort over the voxels: each is built once per mechanics step."""
+    sim = simulation(scenario(1, run={"stop": 30.0}))
+    sim.run()
+    layer = sim.cells
+    steps = sim.step_index // sim.clock.mechanics_every
+    by_grid = layer.neighbours.builds_by_grid
+    assert by_grid[layer.mechanics.bins] == steps
+    voxels = [g for g in by_grid if g != layer.mechanics.bins]
+    assert len(voxels) == 1 and by_grid[voxels[0]] <= steps + 1
