@@ -140,6 +140,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         ``grid`` (shape, spacing [µm], origin [µm]), ``fields`` (name → units),
         ``snapshots`` (count), ``snapshot_times_min``, ``last_time_min``, ``last_step``,
         ``cells_last`` (``"kind/state"`` → count at the last snapshot), ``kinds``,
+        ``kind_models``, ``reported_last`` (the kinds' reported numbers in the last table row),
         ``checkpoints`` (count, files, steps, times [min]), ``disk`` (bytes per part and
         total), ``versions``, ``created``, ``timeseries_rows``, ``sidecar``.
     """
@@ -191,10 +192,8 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "first_time_min": float(first.time),
         "last_time_min": float(last.time),
         "last_step": int(last.step),
-        "kinds": Listing(
-            f"{n} ({m})" if m else n
-            for n, m in zip(run.kind_names, run.vocabulary.kind_models, strict=False)
-        ),
+        "kinds": Listing(run.kind_names),
+        "kind_models": Listing(m or "?" for m in run.vocabulary.kind_models),
         "cells_last": Counts(last.counts()),
         "reported_last": _reported(run),
         "checkpoints": _checkpoints(run_dir),

@@ -70,6 +70,7 @@ def test_counts_and_text(tmp_path):
     assert data["cells_last"]["cd8/live"] == int(np.sum(kind == 1))
     assert sum(data["cells_last"].values()) == kind.size
     assert data["kinds"] == ["tumour", "cd8", "macrophage"]
+    assert data["kind_models"] == ["tumour", "inert", "inert"]
     text = _info(run)
     lines = dict(line.split(": ", 1) for line in text.strip().splitlines())
     assert lines["cells_last"].startswith(f"{kind.size:,} (tumour/live ")
