@@ -16,6 +16,7 @@
 //
 // One thread per query. No float atomics: every sum is sequential in a fixed order.
 // Compiled with --fmad=false (no fused multiply-adds), so distances round as in the twin.
+#include "neighbours.cuh"
 #include "random.cuh"
 
 template <typename T>
@@ -35,56 +36,38 @@ __device__ __forceinline__ void contact_search_impl(
     long long count = 0, pick = -1, pick_id = 0;
     double wsum = 0.0, best = -1.0;
     if (b < nb) {
-        const long long bi = b % nx, bj = (b / nx) % ny, bk = b / (nx * ny);
         const T xq = position[3 * q], yq = position[3 * q + 1], zq = position[3 * q + 2];
         const T rq = radius[q];
         const long long idq = ids[q];
         const unsigned long long hq = st_random::absorb(prefix, (unsigned long long)idq);
         const double span = reach_max - reach_full;
-        for (int dz = -1; dz <= 1; ++dz) {
-            const long long k = bk + dz;
-            if (k < 0 || k >= nz) continue;
-            for (int dy = -1; dy <= 1; ++dy) {
-                const long long j = bj + dy;
-                if (j < 0 || j >= ny) continue;
-                for (int dx = -1; dx <= 1; ++dx) {
-                    const long long ii = bi + dx;
-                    if (ii < 0 || ii >= nx) continue;
-                    const long long nbin = (k * ny + j) * nx + ii;
-                    const long long e = bin_end[nbin];
-                    for (long long s = bin_start[nbin]; s < e; ++s) {
-                        const long long o = order[s];
-                        if (o == q) continue;
-                        const double wo = weight[o];
-                        if (!(wo > 0.0)) continue;
-                        const T ddx = xq - position[3 * o];
-                        const T ddy = yq - position[3 * o + 1];
-                        const T ddz = zq - position[3 * o + 2];
-                        const T d = sqrt(ddx * ddx + ddy * ddy + ddz * ddz);
-                        const T big_r = rq + radius[o];
-                        const double dd = (double)d, rr = (double)big_r;
-                        if (!(dd < reach_max * rr)) continue;
-                        const double phi =
-                            dd <= reach_full * rr ? 1.0 : (reach_max * rr - dd) / (span * rr);
-                        const double w = wo * phi;
-                        if (!(w > 0.0)) continue;
-                        count += 1;
-                        wsum += w;
-                        const long long ido = ids[o];
-                        const unsigned long long h = st_random::absorb(
-                            st_random::absorb(hq, (unsigned long long)ido),
-                            (unsigned long long)stream << 32);
-                        const double u = (double)(h >> 11) * 0x1.0p-53;
-                        const double tau = -log1p(-u) / w;
-                        if (pick < 0 || tau < best || (tau == best && ido < pick_id)) {
-                            best = tau;
-                            pick = o;
-                            pick_id = ido;
-                        }
-                    }
-                }
+        st::for_each_near(b, nx, ny, nz, order, bin_start, bin_end, [&](long long o) {
+            if (o == q) return;
+            const double wo = weight[o];
+            if (!(wo > 0.0)) return;
+            const T ddx = xq - position[3 * o];
+            const T ddy = yq - position[3 * o + 1];
+            const T ddz = zq - position[3 * o + 2];
+            const T d = sqrt(ddx * ddx + ddy * ddy + ddz * ddz);
+            const T big_r = rq + radius[o];
+            const double dd = (double)d, rr = (double)big_r;
+            if (!(dd < reach_max * rr)) return;
+            const double phi = dd <= reach_full * rr ? 1.0 : (reach_max * rr - dd) / (span * rr);
+            const double w = wo * phi;
+            if (!(w > 0.0)) return;
+            count += 1;
+            wsum += w;
+            const long long ido = ids[o];
+            const unsigned long long h = st_random::absorb(
+                st_random::absorb(hq, (unsigned long long)ido), (unsigned long long)stream << 32);
+            const double u = (double)(h >> 11) * 0x1.0p-53;
+            const double tau = -log1p(-u) / w;
+            if (pick < 0 || tau < best || (tau == best && ido < pick_id)) {
+                best = tau;
+                pick = o;
+                pick_id = ido;
             }
-        }
+        });
     }
     out_count[m] = count;
     out_weight[m] = wsum;

@@ -8,6 +8,7 @@
 //
 // One thread per row; rows whose bin is the sentinel (n_bins) get zero velocity.
 // No standard headers (NVRTC has none): 64-bit integers are long long, kinds short.
+#include "neighbours.cuh"
 
 template <typename T>
 __device__ __forceinline__ void pair_forces_impl(
@@ -23,48 +24,31 @@ __device__ __forceinline__ void pair_forces_impl(
     const long long b = cell_bin[i];
     T vx = 0, vy = 0, vz = 0;
     if (b < nb) {
-        const long long bi = b % nx, bj = (b / nx) % ny, bk = b / (nx * ny);
         const T xi = position[3 * i], yi = position[3 * i + 1], zi = position[3 * i + 2];
         const T ri = radius[i];
         const long long ki = kind[i];
         const T ai = adhesion_distance[ki] * ri;
         const T one = (T)1;
         const T tiny = (T)1e-5;
-        for (int dz = -1; dz <= 1; ++dz) {
-            const long long k = bk + dz;
-            if (k < 0 || k >= nz) continue;
-            for (int dy = -1; dy <= 1; ++dy) {
-                const long long j = bj + dy;
-                if (j < 0 || j >= ny) continue;
-                for (int dx = -1; dx <= 1; ++dx) {
-                    const long long ii = bi + dx;
-                    if (ii < 0 || ii >= nx) continue;
-                    const long long nbin = (k * ny + j) * nx + ii;
-                    const long long e = bin_end[nbin];
-                    for (long long s = bin_start[nbin]; s < e; ++s) {
-                        const long long o = order[s];
-                        if (o == i) continue;
-                        const T ddx = xi - position[3 * o];
-                        const T ddy = yi - position[3 * o + 1];
-                        const T ddz = zi - position[3 * o + 2];
-                        const T d = sqrt(ddx * ddx + ddy * ddy + ddz * ddz);
-                        const long long ko = kind[o];
-                        const T ro = radius[o];
-                        const T big_r = ri + ro;
-                        const T big_ra = ai + adhesion_distance[ko] * ro;
-                        T tr = one - d / big_r;
-                        tr = tr > 0 ? tr : (T)0;
-                        const T ta = d < big_ra ? one - d / big_ra : (T)0;
-                        const T f = (repulsion[ki * nk + ko] * tr * tr -
-                                     adhesion[ki * nk + ko] * ta * ta) /
-                                    (d > tiny ? d : tiny);
-                        vx += f * ddx;
-                        vy += f * ddy;
-                        vz += f * ddz;
-                    }
-                }
-            }
-        }
+        st::for_each_near(b, nx, ny, nz, order, bin_start, bin_end, [&](long long o) {
+            if (o == i) return;
+            const T ddx = xi - position[3 * o];
+            const T ddy = yi - position[3 * o + 1];
+            const T ddz = zi - position[3 * o + 2];
+            const T d = sqrt(ddx * ddx + ddy * ddy + ddz * ddz);
+            const long long ko = kind[o];
+            const T ro = radius[o];
+            const T big_r = ri + ro;
+            const T big_ra = ai + adhesion_distance[ko] * ro;
+            T tr = one - d / big_r;
+            tr = tr > 0 ? tr : (T)0;
+            const T ta = d < big_ra ? one - d / big_ra : (T)0;
+            const T f = (repulsion[ki * nk + ko] * tr * tr - adhesion[ki * nk + ko] * ta * ta) /
+                        (d > tiny ? d : tiny);
+            vx += f * ddx;
+            vy += f * ddy;
+            vz += f * ddz;
+        });
     }
     out[3 * i] = vx;
     out[3 * i + 1] = vy;

@@ -100,6 +100,33 @@ def pair_forces(
 PAIR_CHUNK = 16384
 
 
+def candidates(cells, cell_bin, order, bin_start, bin_end, dims, offsets):
+    """Every row in the 27 bins around each of ``cells`` (rows), in the visiting order of
+    the kernels: per cell, offsets in :data:`OFFSETS` order, then each bin's sorted order.
+
+    Returns ``(local, j)``: pair p pairs ``cells[local[p]]`` with row ``j[p]`` (itself
+    included). Cells in the sentinel bin (no bin) have no candidates.
+    """
+    nx, ny, nz = dims
+    b = cell_bin[cells]
+    inside = b < nx * ny * nz
+    b = np.where(inside, b, 0)
+    ni = (b % nx)[:, None] + offsets[:, 0]
+    nj = ((b // nx) % ny)[:, None] + offsets[:, 1]
+    nk = (b // (nx * ny))[:, None] + offsets[:, 2]
+    ok = (ni >= 0) & (ni < nx) & (nj >= 0) & (nj < ny) & (nk >= 0) & (nk < nz)
+    ok &= inside[:, None]
+    nbin = np.where(ok, (nk * ny + nj) * nx + ni, 0).ravel()
+    s0 = bin_start[nbin]
+    count = np.where(ok.ravel(), bin_end[nbin] - s0, 0)
+    total = int(count.sum())
+    # pair p belongs to (cell, offset) slot `owner`; `k` is its rank inside that bin
+    owner = np.repeat(np.arange(cells.size * 27, dtype=np.int64), count)
+    k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
+    j = order[np.repeat(s0, count) + k]
+    return owner // 27, j
+
+
 def _pair_forces_chunk(
     cells,
     coords,
@@ -118,25 +145,11 @@ def _pair_forces_chunk(
     out,
 ):
     """All candidate pairs of ``cells`` at once, listed per cell in (offset, slot) order."""
-    nx, ny, nz = dims
     dt = coords[0].dtype
     m = cells.size
-    b = cell_bin[cells]
-    ni = (b % nx)[:, None] + offsets[:, 0]
-    nj = ((b // nx) % ny)[:, None] + offsets[:, 1]
-    nk = (b // (nx * ny))[:, None] + offsets[:, 2]
-    ok = (ni >= 0) & (ni < nx) & (nj >= 0) & (nj < ny) & (nk >= 0) & (nk < nz)
-    nbin = np.where(ok, (nk * ny + nj) * nx + ni, 0).ravel()
-    s0 = bin_start[nbin]
-    count = np.where(ok.ravel(), bin_end[nbin] - s0, 0)
-    total = int(count.sum())
-    if total == 0:
+    local, j = candidates(cells, cell_bin, order, bin_start, bin_end, dims, offsets)
+    if local.size == 0:
         return
-    # pair p belongs to (cell, offset) slot `owner`; `k` is its rank inside that bin
-    owner = np.repeat(np.arange(m * 27, dtype=np.int64), count)
-    k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
-    j = order[np.repeat(s0, count) + k]
-    local = owner // 27
     i = cells[local]
     # most candidates lie beyond every interaction distance: drop them (and i == j) first,
     # testing against the largest distance any pair of these cells can interact over
@@ -273,7 +286,6 @@ def contact_search(
     from ..random import GOLDEN, M1, M2, TWO_POW_M53
 
     nx, ny, nz = (int(d) for d in dims)
-    nb = nx * ny * nz
     m = int(query.shape[0])
     out_count[...] = 0
     out_weight[...] = 0.0
@@ -284,22 +296,9 @@ def contact_search(
     dt = position.dtype
     offsets = np.array(OFFSETS, dtype=np.int64)
     q = np.asarray(query, dtype=np.int64)
-    b = cell_bin[q]
-    inside = b < nb
-    bq = np.where(inside, b, 0)
-    ni = (bq % nx)[:, None] + offsets[:, 0]
-    nj = ((bq // nx) % ny)[:, None] + offsets[:, 1]
-    nk = (bq // (nx * ny))[:, None] + offsets[:, 2]
-    ok = (ni >= 0) & (ni < nx) & (nj >= 0) & (nj < ny) & (nk >= 0) & (nk < nz) & inside[:, None]
-    nbin = np.where(ok, (nk * ny + nj) * nx + ni, 0).ravel()
-    s0 = bin_start[nbin]
-    count = np.where(ok.ravel(), bin_end[nbin] - s0, 0)
-    total = int(count.sum())
-    if total == 0:
+    owner, o = candidates(q, cell_bin, order, bin_start, bin_end, (nx, ny, nz), offsets)
+    if owner.size == 0:
         return
-    owner = np.repeat(np.arange(m * 27, dtype=np.int64), count) // 27
-    k = np.arange(total, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)
-    o = order[np.repeat(s0, count) + k]
     qi = q[owner]
     w0 = np.asarray(weight, dtype=np.float64)[o]
     keep = (o != qi) & (w0 > 0)
