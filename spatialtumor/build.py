@@ -68,6 +68,13 @@ def build_simulation(
         info=info,
         sources=sources,
     )
+    # compartments first: their processes run before the cells' on the phenotype clock,
+    # so cells read outputs advanced over the interval that just ended
+    for name, c in spec.compartments.items():
+        comp = c.model_class.build(name, c.params)
+        sim.compartments[name] = comp
+        sim.processes.append(comp)
+        sim.stateful[f"compartment_{name}"] = comp
     if spec.cells is not None:
         from .build_cells import attach_cells
 

@@ -114,6 +114,7 @@ def attach_cells(sim, scenario: Scenario) -> None:
         seed=sim.info.seed,
         neighbours=neighbours,
         vessels=vessel_mask(sim.grid, spec.vessels),
+        compartments=sim.compartments,
     )
     xp = pop.xp
     for rows in place_initial(pop, cells, sim.grid, scenario.source, sim.info.seed):

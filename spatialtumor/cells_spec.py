@@ -115,6 +115,7 @@ class CellsSpec(_Spec):
             fields={n: f.units for n, f in fields.items()},
             kinds={n: k.kind_class for n, k in self.kinds.items()},
             vessels=len(spec.vessels),
+            compartments={n: c.model_class.outputs for n, c in spec.compartments.items()},
         )
         for name, k in self.kinds.items():
             key = f"cells.kinds.{name}"

@@ -52,6 +52,11 @@ STREAMS = {
     "detachment": 25,
     "lifespan": 26,
     "recruitment_position": 27,
+    "suppression": 28,
+    "maturation": 29,
+    "polarisation": 30,
+    "phagocytosis": 31,
+    "macrophage_kill": 32,
 }
 
 

@@ -24,6 +24,7 @@ else:  # pragma: no cover
 
 from .cells_spec import CellsSpec
 from .clock import Clock
+from .compartment_spec import CompartmentSpec, resolve_compartments
 from .transport import explicit_stability_limit
 
 FACE_NAMES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
@@ -184,8 +185,14 @@ class ScenarioSpec(Spec):
     fields: dict[str, FieldSpec] = Field(default_factory=dict)
     sources: list[SourceSpec] = Field(default_factory=list)
     vessels: list[VesselSpec] = Field(default_factory=list)
+    compartments: dict[str, CompartmentSpec] = Field(default_factory=dict)
     cells: CellsSpec | None = None
     output: OutputSpec = OutputSpec()
+
+    @field_validator("compartments", mode="before")
+    @classmethod
+    def _compartments(cls, raw):
+        return resolve_compartments(raw)
 
     @field_validator("fields", mode="before")
     @classmethod
@@ -376,6 +383,18 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
                 )
     if spec.cells is not None:
         spec.cells.cross_check(spec, source)
+    from .cells.kinds import CheckContext, KindError
+
+    ctx = CheckContext(
+        fields={n: f.units for n, f in spec.fields.items()},
+        kinds={n: k.kind_class for n, k in (spec.cells.kinds.items() if spec.cells else ())},
+        vessels=len(spec.vessels),
+    )
+    for name, c in spec.compartments.items():
+        try:
+            c.model_class.check(name, c.params, ctx)
+        except KindError as exc:
+            raise ScenarioError(source, f"compartments.{name}.{exc.key}", exc.message) from None
     need = estimate_bytes(spec, itemsize=4)
     have = host_memory_bytes()
     if need > have:

@@ -69,6 +69,8 @@ class Simulation:
         self.population = population
         #: the cell layer (kinds, rules, events) when the run has cells from a scenario
         self.cells = None
+        #: name → :class:`~spatialtumor.compartments.Compartment` (lymph node, plasma, …)
+        self.compartments: dict = {}
         self._clock = clock
         self.stop = float(stop)
         self.info = info or RunInfo()

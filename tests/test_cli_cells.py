@@ -111,11 +111,11 @@ CASES = {
     ),
     "unknown model": (
         BASE.replace('model = "tumour"', 'model = "tumor"'),
-        "cells.kinds.tumour.model: unknown model 'tumor'; models: cd8, inert, tumour",
+        "cells.kinds.tumour.model: unknown model 'tumor'; models: cd8, dendritic, inert, macrophage, nk, treg, tumour",
     ),
     "missing model": (
         BASE.replace('model = "tumour"\n', ""),
-        "cells.kinds.tumour.model: required key is missing; models: cd8, inert, tumour",
+        "cells.kinds.tumour.model: required key is missing; models: cd8, dendritic, inert, macrophage, nk, treg, tumour",
     ),
     "typo in a body key": (
         BASE.replace("exchange.oxygen =", "exchang.oxygen ="),

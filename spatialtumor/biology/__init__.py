@@ -4,11 +4,19 @@ A scenario selects a kind by its model name (``[cells.kinds.t8] model = "cd8"``)
 """
 
 from ..cells.kinds import KindRegistry
-from . import cd8, inert, tumour
+from ..compartments import CompartmentRegistry
+from . import cd8, dendritic, inert, lymph_node, macrophage, nk, treg, tumour
 
 KINDS = KindRegistry()
 KINDS.add(inert.Inert)
 KINDS.add(tumour.Tumour)
 KINDS.add(cd8.CD8)
+KINDS.add(nk.NK)
+KINDS.add(macrophage.Macrophage)
+KINDS.add(treg.Treg)
+KINDS.add(dendritic.Dendritic)
 
-__all__ = ["KINDS"]
+COMPARTMENTS = CompartmentRegistry()
+COMPARTMENTS.add(lymph_node.LymphNode)
+
+__all__ = ["COMPARTMENTS", "KINDS"]

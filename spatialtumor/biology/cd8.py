@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ..cells import CheckContext, Column, Kind, KindError, Observable, Rule, Stage
 from ..cells.body import BodySpec
 from ..cells.contacts import find_partners, make_buffers
+from ..cells.killing import attach_and_kill
+from ..cells.kinds import suppressor_table
 from ..cells.layer import mean_of
 from ..cells.recruitment import SITE_WORDS, recruit, site_voxels
 
@@ -94,6 +96,29 @@ class CD8Params(BaseModel):
         default_factory=lambda: ["boundary"],
         description='entry voxels: "boundary", face names (x_min … z_max), "vessels"',
     )
+    recruitment_from: str | None = Field(
+        None,
+        description='"<compartment>.<output>" setting the recruitment rate [cells/min] '
+        "instead of recruitment_rate (e.g. a lymph node's effector outflow)",
+    )
+    tgfb_field: str | None = Field(None, description="field holding TGF-β (None: no effect)")
+    tgfb_half_inhibition: float = Field(
+        1.0, gt=0, description="TGF-β that halves killing and division [TGF-β units]"
+    )
+    il10_field: str | None = Field(None, description="field holding IL-10 (None: no effect)")
+    il10_half_inhibition: float = Field(
+        2.0, gt=0, description="IL-10 that halves killing and division [IL-10 units]"
+    )
+    suppressors: list[str] = Field(
+        default_factory=list,
+        description='kinds ("treg") or kind states ("tam/m2") that suppress by contact',
+    )
+    suppressor_half_inhibition: float = Field(
+        1.0, gt=0, description="suppressor contacts that halve killing and division [cells]"
+    )
+    exhaustion_suppression_boost: float = Field(
+        1.0, ge=0, description="exhaustion rises (1 + b (1 − f)) times faster when suppressed"
+    )
 
     @field_validator("recruitment_sites")
     @classmethod
@@ -137,8 +162,13 @@ class CD8(Kind):
     def check(cls, name, params, body, ctx: CheckContext) -> None:
         for i, t in enumerate(params.targets):
             ctx.kind(f"params.targets.{i}", t, columns=("antigen", "mhc", "pdl1"))
+        for i, s in enumerate(params.suppressors):
+            ctx.kind_state(f"params.suppressors.{i}", s)
         ctx.field("params.il2_field", params.il2_field)
         ctx.field("params.recruitment_field", params.recruitment_field)
+        ctx.field("params.tgfb_field", params.tgfb_field)
+        ctx.field("params.il10_field", params.il10_field)
+        ctx.output("params.recruitment_from", params.recruitment_from)
         if "vessels" in params.recruitment_sites and ctx.vessels == 0:
             raise KindError("params.recruitment_sites", "names vessels but the scenario has none")
 
@@ -157,6 +187,7 @@ class CD8(Kind):
         table[codes] = True
         self._is_target = xp.asarray(table)
         self._buffers = make_buffers()
+        self._buffers2 = make_buffers()
         grid = layer.fields.grid
         self._sites = site_voxels(xp, grid, p.recruitment_sites, layer.vessels)
         layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")
@@ -169,8 +200,9 @@ class CD8(Kind):
             Rule(self.exhaust, "phenotype", Stage.STATE, "T-cell exhaustion"),
             Rule(self.live_and_divide, "phenotype", Stage.FATE, "T-cell death and division"),
         ]
-        if p.recruitment_rate > 0:
+        if p.recruitment_rate > 0 or p.recruitment_from:
             rules.append(Rule(self.recruit, "phenotype", Stage.RECRUIT, "T-cell recruitment"))
+        self._suppressor = suppressor_table(layer, p.suppressors)
         return rules
 
     def initialise(self, layer, rows) -> None:
@@ -204,85 +236,70 @@ class CD8(Kind):
         pop = ctx.population
         xp = ctx.xp
         dt = ctx.dt
-        n = pop.size
-        state = pop["state"]
-        mine = pop["alive"] & (pop["kind"] == self.index)
-        living = layer.living()
-        s = self.recognition(pop, xp) * living
-        engaged = mine & (state == ENGAGED)
-        rows = xp.nonzero(engaged)[0]
-        if int(rows.shape[0]):
-            target = layer.neighbours.rows_of(pop["target_id"][rows])
-            t = xp.maximum(target, 0)
-            # distance and radii in the working precision, compared in float64: exactly as
-            # the contact search that attached the pair
-            g = pop["position"][rows] - pop["position"][t]
-            d = xp.sqrt(g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1] + g[:, 2] * g[:, 2])
-            radii = pop["radius"][rows] + pop["radius"][t]
-            reach = p.contact_max * radii.astype(np.float64)
-            d = d.astype(np.float64)
-            ok = (target >= 0) & (s[t] > 0) & (d < reach)
+        s = self.recognition(pop, xp) * layer.living()
+        damp = self.suppression(ctx)
+
+        def kill_rate(rows, t):
             pd1_free = pop["pd1"][rows] * (1.0 - pop["pd1_blocked"][rows])
             b = pop["pdl1"][t].astype(np.float64) * pd1_free
             brake = 1.0 / (1.0 + (b / p.pd1_half_inhibition) ** p.pd1_hill)
             vigour = xp.maximum(1.0 - pop["exhaustion"][rows], 0.0)
-            rate = p.kill_rate * vigour * s[t] * brake
-            ids = pop["id"][rows]
-            hit = ok & (ctx.uniform(ids, "killing") < -xp.expm1(-rate * dt))
-            killed = self._resolve_kills(ctx, rows, t, hit)
-            leave = (
-                ~ok | killed | (ctx.uniform(ids, "detachment") < -math.expm1(-p.detach_rate * dt))
-            )
-            stay = ~leave
+            return p.kill_rate * vigour * s[t] * brake * damp[rows]
+
+        # a cell exhausted since the last phenotype step does not attach any more
+        e = attach_and_kill(
+            ctx,
+            events,
+            self,
+            searching=SEARCHING,
+            engaged=ENGAGED,
+            weight=s,
+            can_attach=pop["exhaustion"] < 1.0,
+            kill_rate=kill_rate,
+            attach_rate=p.attach_rate,
+            contact_full=p.contact_full,
+            contact_max=p.contact_max,
+            detach_rate=p.detach_rate,
+            buffers=self._buffers,
+            cause=self.name,
+        )
+        rows = e.rows
+        if int(rows.shape[0]):
+            layer.count(f"{self.name}_kills", e.killed)
             # every engaged cell with a valid target spent this step attached (the kill rate
             # per attached cell is kills / engaged time); those leaving do so at its end
-            layer.count(f"{self.name}_engaged_time", dt * ok)
+            layer.count(f"{self.name}_engaged_time", dt * e.ok)
+            stay = ~e.leave
             pop["contact_time"][rows] = xp.where(stay, pop["contact_time"][rows] + dt, 0.0)
-            gain = xp.where(ok, dt / p.exhaustion_time, 0.0)  # the whole step was engaged
-            gain = gain + killed * p.exhaustion_per_kill
+            faster = 1.0 + p.exhaustion_suppression_boost * (1.0 - damp[rows])
+            gain = xp.where(e.ok, dt / p.exhaustion_time * faster, 0.0)
+            gain = gain + e.killed * p.exhaustion_per_kill
             pop["exhaustion"][rows] = pop["exhaustion"][rows] + gain
-            pop["kills"][rows] = pop["kills"][rows] + killed
-            gone = xp.zeros(n, dtype=bool)
-            gone[rows] = leave
-            events.change_state(gone, SEARCHING)
-            pop["target_id"][rows] = xp.where(leave, -1, pop["target_id"][rows])
-        # a cell exhausted since the last phenotype step does not attach any more
-        searching = mine & (state == SEARCHING) & (pop["exhaustion"] < 1.0)
-        query = xp.nonzero(searching)[0]
-        if int(query.shape[0]):
-            found = find_partners(
-                ctx, query, s, p.contact_full, p.contact_max, "attachment", self._buffers
-            )
-            attach = found.attached(p.attach_rate * dt)
-            rows = query[attach]
-            if int(rows.shape[0]):
-                mask = xp.zeros(n, dtype=bool)
-                mask[rows] = True
-                events.change_state(mask, ENGAGED)
-                pop["target_id"][rows] = pop["id"][found.pick[attach]]
-                pop["contact_time"][rows] = 0.0
+            pop["kills"][rows] = pop["kills"][rows] + e.killed
+        if int(e.attached.shape[0]):
+            pop["contact_time"][e.attached] = 0.0
 
-    def _resolve_kills(self, ctx, rows, targets, hit):
-        """One kill per target: when several attached cells succeed in the same step, the
-        one of smallest id is credited. Returns, per engaged row, whether it killed."""
-        layer = ctx.layer
-        pop = ctx.population
+    def suppression(self, ctx):
+        """Factor ``f`` (N,) scaling killing and division:
+        ``f = 1/(1 + T/K_T) · 1/(1 + I/K_I) · 1/(1 + n/K_n)`` with TGF-β ``T``, IL-10 ``I``
+        in the cell's voxel and ``n`` the suppressor cells in contact (Σ φ(d))."""
+        p = self.params
         xp = ctx.xp
-        cand = xp.nonzero(hit)[0]
-        killed = xp.zeros(rows.shape[0], dtype=bool)
-        if int(cand.shape[0]) == 0:
-            return killed
-        t = targets[cand]
-        ids = pop["id"][rows[cand]]
-        order = xp.lexsort(xp.stack([ids, t]))
-        t_sorted = t[order]
-        first = xp.ones(order.shape[0], dtype=bool)
-        first[1:] = t_sorted[1:] != t_sorted[:-1]
-        win = cand[order[first]]
-        done = layer.kill(ctx, targets[win], killers=rows[win], cause=self.name)
-        layer.count(f"{self.name}_kills", done)
-        killed[win] = done
-        return killed
+        pop = ctx.population
+        f = xp.ones(pop.size, dtype=np.float64)
+        if p.tgfb_field is not None:
+            f = f / (1.0 + xp.maximum(ctx.field_at(p.tgfb_field), 0.0) / p.tgfb_half_inhibition)
+        if p.il10_field is not None:
+            f = f / (1.0 + xp.maximum(ctx.field_at(p.il10_field), 0.0) / p.il10_half_inhibition)
+        if self._suppressor is not None:
+            mine = xp.nonzero(pop["alive"] & (pop["kind"] == self.index))[0]
+            if int(mine.shape[0]):
+                w = self._suppressor(pop, xp)
+                found = find_partners(
+                    ctx, mine, w, p.contact_full, p.contact_max, "suppression", self._buffers2
+                )
+                f[mine] = f[mine] / (1.0 + found.weight / p.suppressor_half_inhibition)
+        return f
 
     def exhaust(self, ctx, events) -> None:
         """Cells whose exhaustion reached 1 become exhausted (and let go of their target)."""
@@ -305,19 +322,22 @@ class CD8(Kind):
         if p.il2_field is None or p.proliferation_rate == 0:
             return
         il2 = xp.maximum(ctx.field_at(p.il2_field), 0.0)
-        vigour = xp.maximum(1.0 - pop["exhaustion"], 0.0)
+        vigour = xp.maximum(1.0 - pop["exhaustion"], 0.0) * self.suppression(ctx)
         rate = p.proliferation_rate * vigour * il2 / (p.il2_half_saturation + il2)
         able = mine & (pop["state"] != EXHAUSTED) & (pop["divisions"] < p.division_limit)
         events.divide(able & (u[:, 1] < -xp.expm1(-rate * ctx.dt)))
 
     def recruit(self, ctx, events) -> None:
         p = self.params
+        rate = p.recruitment_rate
+        if p.recruitment_from:
+            rate = ctx.layer.compartment_output(p.recruitment_from)
         n = recruit(
             ctx,
             events,
             self.index,
             self._sites,
-            p.recruitment_rate,
+            rate,
             p.recruitment_field,
             p.recruitment_half_saturation,
         )

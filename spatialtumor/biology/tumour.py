@@ -48,7 +48,10 @@ class TumourParams(BaseModel):
     antigen_mutation_sd: float = Field(
         0.0, ge=0, description="s.d. of the antigen change from mother to daughter [1]"
     )
-    mhc_initial: float = Field(1.0, ge=0, le=1, description="MHC-I level at seeding [1]")
+    mhc_initial: float = Field(1.0, ge=0, le=1, description="mean MHC-I level at seeding [1]")
+    mhc_sd: float = Field(
+        0.0, ge=0, description="spread of MHC-I at seeding, clipped to [0, 1] [1]"
+    )
     mhc_loss_probability: float = Field(
         0.0, ge=0, le=1, description="chance that a daughter loses MHC-I at division [1]"
     )
@@ -152,9 +155,9 @@ class Tumour(Kind):
         pop = layer.population
         xp = pop.xp
         ids = pop["id"][rows]
-        z = rnd.normal(xp, layer.seed, layer.step, ids, "antigen", None)
-        pop["antigen"][rows] = xp.maximum(p.antigen_mean + p.antigen_sd * z, 0.0)
-        pop["mhc"][rows] = p.mhc_initial
+        z = rnd.normal(xp, layer.seed, layer.step, ids, "antigen", 2)
+        pop["antigen"][rows] = xp.maximum(p.antigen_mean + p.antigen_sd * z[:, 0], 0.0)
+        pop["mhc"][rows] = xp.clip(p.mhc_initial + p.mhc_sd * z[:, 1], 0.0, 1.0)
         pop["pdl1"][rows] = p.pdl1_basal
 
     def inherit(self, layer, mothers, daughters, step) -> None:

@@ -140,12 +140,36 @@ class CheckContext:
     fields: dict[str, str]
     kinds: dict[str, type[Kind]]
     vessels: int = 0
+    #: compartment name → names of its outputs
+    compartments: dict[str, tuple[str, ...]] = None
 
     def field(self, key: str, name: str | None) -> None:
         """Raise :class:`KindError` if ``name`` (not None) is not a field of the scenario."""
         if name is not None and name not in self.fields:
             known = ", ".join(self.fields) or "none"
             raise KindError(key, f"unknown field {name!r}; fields: {known}")
+
+    def kind_state(self, key: str, spec: str) -> None:
+        """``spec`` is a kind name or ``"<kind>/<state>"`` of the scenario; KindError if not."""
+        name, _, state = spec.partition("/")
+        cls = self.kind(key, name)
+        if state and state not in cls.states:
+            raise KindError(
+                key, f"kind {name!r} has no state {state!r}; states: {', '.join(cls.states)}"
+            )
+
+    def output(self, key: str, spec: str | None) -> None:
+        """``spec`` is ``"<compartment>.<output>"`` of the scenario (None passes)."""
+        if spec is None:
+            return
+        comps = self.compartments or {}
+        name, _, out = spec.partition(".")
+        if name not in comps:
+            known = ", ".join(comps) or "none"
+            raise KindError(key, f"unknown compartment {name!r}; compartments: {known}")
+        if out not in comps[name]:
+            outs = ", ".join(comps[name])
+            raise KindError(key, f"compartment {name!r} has no output {out!r}; outputs: {outs}")
 
     def kind(self, key: str, name: str, columns: tuple[str, ...] = ()) -> type[Kind]:
         """The Kind class of kind ``name``; KindError if it does not exist or lacks a column."""
@@ -287,3 +311,33 @@ class KindRegistry:
 
     def __iter__(self):
         return iter(self._kinds.values())
+
+
+def kind_state_table(layer, specs) -> Any:
+    """(nk · slots,) float64 device table: 1 for the (kind, state) pairs named by ``specs``
+    (kind names: every living state of the kind; ``"kind/state"``: that state), else 0."""
+    import numpy as np
+
+    table = np.zeros((len(layer.kinds), layer.slots))
+    for spec in specs:
+        name, _, state = spec.partition("/")
+        k = layer.by_name[name]
+        for j, s in enumerate(k.states):
+            if (state and s == state) or (not state and s not in k.dead_states):
+                table[k.index, j] = 1.0
+    return layer.population.xp.asarray(table.ravel())
+
+
+def suppressor_table(layer, specs):
+    """``weight(pop, xp) -> (N,)`` of 1 for cells of the named kinds/states, or None."""
+    if not specs:
+        return None
+    from ..exchange import class_codes
+
+    table = kind_state_table(layer, specs)
+
+    def weight(pop, xp):
+        cls = class_codes(xp, pop["kind"], pop["state"], layer.slots).astype(xp.int64)
+        return table[cls] * pop["alive"]
+
+    return weight

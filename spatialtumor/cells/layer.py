@@ -136,6 +136,7 @@ class CellLayer:
         mechanics=None,
         neighbours: Neighbours | None = None,
         vessels=None,
+        compartments=None,
     ):
         self.population = population
         self.kinds = list(kinds)
@@ -144,6 +145,8 @@ class CellLayer:
         self.mechanics = mechanics
         self.neighbours = neighbours if neighbours is not None else Neighbours(population)
         self.vessels = vessels
+        #: name → :class:`~spatialtumor.compartments.Compartment` (lymph node, plasma, …)
+        self.compartments: dict[str, Any] = dict(compartments or {})
         names = tuple(k.name for k in self.kinds)
         if len(names) > 127:  # (kind, state) codes and random keys hold the kind in 7 bits
             raise ValueError(f"at most 127 cell kinds, got {len(names)}")
@@ -179,6 +182,11 @@ class CellLayer:
         self.step = 0
 
     # bookkeeping ------------------------------------------------------------------------
+    def compartment_output(self, spec: str) -> float:
+        """The output ``"<compartment>.<output>"`` now (host float)."""
+        name, _, out = spec.partition(".")
+        return self.compartments[name].output(out)
+
     def kind_mask(self, kind: int | str):
         """Rows of one kind (in-use rows, alive or not)."""
         k = self.by_name[kind].index if isinstance(kind, str) else int(kind)

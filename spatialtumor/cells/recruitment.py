@@ -1,10 +1,10 @@
 """Cells entering the tissue at entry voxels: the domain boundary or vessel voxels.
 
 Each phenotype step, entry voxel ``v`` of ``M`` receives ``n_v ~ Poisson(λ_v Δt)`` new
-cells with ``λ_v = (R / M) · h(c_v)`` [cells/min]: ``R`` the kind's total recruitment rate
-at saturating signal and ``h(c) = c / (K + c)`` of a signal field in that voxel (1 without a
-signal). New cells are placed uniformly inside their voxel. Draws are counter-based, keyed
-by the voxel index, so they do not depend on the order of anything.
+cells with ``λ_v = (R / M) · Π_i h_i(c_i,v)`` [cells/min]: ``R`` the kind's total recruitment
+rate at saturating signals and ``h_i(c) = c / (K_i + c)`` of each signal field in that voxel
+(1 without a signal). New cells are placed uniformly inside their voxel. Draws are
+counter-based, keyed by the voxel index, so they do not depend on the order of anything.
 """
 
 from __future__ import annotations
@@ -80,9 +80,10 @@ def recruit(ctx, events, kind: int, sites, rate: float, signal=None, half: float
     events : the layer's Events
     kind : kind code of the new cells
     sites : (M,) int64 device array of entry voxels
-    rate : total rate at saturating signal [cells/min]
-    signal : field name modulating the rate by ``c/(K + c)``, or None
-    half : K [field units]
+    rate : total rate at saturating signals [cells/min]
+    signal : field name modulating the rate by ``c/(K + c)``, a list of
+        ``(field, K)`` pairs whose factors multiply, or None
+    half : K [field units] of a single ``signal``
 
     Returns
     -------
@@ -94,10 +95,11 @@ def recruit(ctx, events, kind: int, sites, rate: float, signal=None, half: float
         return 0
     grid = ctx.fields.grid
     lam = xp.full(m, rate / m, dtype=np.float64)
-    if signal is not None:
-        c = ctx.fields[signal].reshape(-1)[sites].astype(np.float64)
+    signals = [(signal, half)] if isinstance(signal, str) else list(signal or ())
+    for field, k in signals:
+        c = ctx.fields[field].reshape(-1)[sites].astype(np.float64)
         c = xp.maximum(c, 0.0)
-        lam = lam * c / (half + c)
+        lam = lam * c / (k + c)
     # keys hold the voxel and the kind, so kinds entering at one voxel draw independently
     key = sites.astype(np.int64) * 128 + int(kind)
     u = ctx.uniform(key, "recruitment")

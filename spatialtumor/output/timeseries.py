@@ -164,8 +164,11 @@ class TimeSeriesWriter:
         if sim.population is not None:
             row.update(kind_counts(sim.population))
         layer = getattr(sim, "cells", None)
-        if layer is not None:
-            for ob in layer.observables():
+        observables = layer.observables() if layer is not None else []
+        for comp in getattr(sim, "compartments", {}).values():
+            observables += comp.observables()
+        if observables:
+            for ob in observables:
                 if ob.counter:
                     total = f"{ob.name}_total"
                     row[total] = ob.value

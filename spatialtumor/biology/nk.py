@@ -1,0 +1,199 @@
+"""Natural killer cells: kill targets that lack MHC-I ("missing self") by contact, with a
+limited number of kills, release IFN-γ while attached, are inhibited by TGF-β, and live a
+finite time (equations, values and sources in docs/MODEL.md, "NK cells").
+
+States ``searching``, ``engaged`` (attached to one target, does not move) and ``spent``
+(used up its kills: moves, never attaches). A searching cell attaches to a target in
+contact at rate ``k_on m φ(d)`` with the missing-self signal
+``m = clamp((θ − MHC-I)/θ, 0, 1)``; attached, it kills at
+``k_kill m / (1 + T/K_T)`` (TGF-β ``T``) and detaches at ``k_off``, after a kill, or when
+the target dies or goes. After ``kill_capacity`` kills it is spent.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..cells import CheckContext, Column, Kind, KindError, Observable, Rule, Stage
+from ..cells.body import BodySpec
+from ..cells.contacts import make_buffers
+from ..cells.killing import attach_and_kill
+from ..cells.recruitment import SITE_WORDS, recruit, site_voxels
+
+SEARCHING, ENGAGED, SPENT = 0, 1, 2
+
+
+class NKBody(BodySpec):
+    """NK-cell defaults of the keys every kind has."""
+
+    radius: float = Field(5.0, gt=0, description="cell radius [µm]")
+    adhesion: float = Field(0.0, ge=0, description="cell-cell adhesion [µm/min]")
+    speed: float = Field(4.0, ge=0, description="motility speed when searching [µm/min]")
+    persistence: float = Field(3.0, gt=0, description="persistence time [min]")
+
+
+class NKParams(BaseModel):
+    """Parameters of ``model = "nk"``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    targets: list[str] = Field(default_factory=lambda: ["tumour"], description="kinds attacked")
+    mhc_threshold: float = Field(
+        0.5, gt=0, description="MHC-I at and above which a target inhibits NK cells fully θ [1]"
+    )
+    attach_rate: float = Field(0.2, ge=0, description="attachment rate k_on in contact [1/min]")
+    contact_full: float = Field(0.833, gt=0, description="see the cd8 model [1]")
+    contact_max: float = Field(1.071, gt=0, description="see the cd8 model [1]")
+    kill_rate: float = Field(0.05, ge=0, description="killing rate while attached k_kill [1/min]")
+    detach_rate: float = Field(1.0 / 30.0, ge=0, description="detachment k_off [1/min]")
+    kill_capacity: int = Field(5, ge=1, description="kills before a cell is spent [1]")
+    tgfb_field: str | None = Field(None, description="field holding TGF-β (None: no effect)")
+    tgfb_half_inhibition: float = Field(1.0, gt=0, description="K_T [TGF-β units]")
+    lifespan: float = Field(10080.0, gt=0, description="mean lifespan [min]")
+    recruitment_rate: float = Field(0.0, ge=0, description="cells entering [cells/min]")
+    recruitment_field: str | None = Field(None, description="field scaling recruitment")
+    recruitment_half_saturation: float = Field(1.0, gt=0, description="[field units]")
+    recruitment_sites: list[str] = Field(default_factory=lambda: ["boundary"])
+
+    @field_validator("recruitment_sites")
+    @classmethod
+    def _sites(cls, v):
+        bad = [s for s in v if s not in SITE_WORDS]
+        if bad:
+            raise ValueError(f"unknown entry site {bad[0]!r}; sites: {', '.join(SITE_WORDS)}")
+        return v
+
+
+class NK(Kind):
+    """NK cells (``model = "nk"``)."""
+
+    model = "nk"
+    Params = NKParams
+    Body = NKBody
+    states = ("searching", "engaged", "spent")
+    immobile_states = ("engaged",)
+    colour = (0.0, 0.62, 0.45)
+    description = "missing-self killing by contact, limited serial killing"
+    columns = (
+        Column("target_id", np.int64, (), -1, "1", "id of the attached target, -1 if none"),
+        Column("kills", np.int32, (), 0, "1", "targets killed by this cell"),
+    )
+
+    @classmethod
+    def check(cls, name, params, body, ctx: CheckContext) -> None:
+        for i, t in enumerate(params.targets):
+            ctx.kind(f"params.targets.{i}", t, columns=("mhc",))
+        ctx.field("params.tgfb_field", params.tgfb_field)
+        ctx.field("params.recruitment_field", params.recruitment_field)
+        if "vessels" in params.recruitment_sites and ctx.vessels == 0:
+            raise KindError("params.recruitment_sites", "names vessels but the scenario has none")
+        if not params.contact_max > params.contact_full:
+            raise KindError("params.contact_max", "must exceed contact_full")
+
+    def contact_distance(self, kinds) -> float:
+        r = max((k.body.radius for k in kinds if k.name in self.params.targets), default=0.0)
+        return self.params.contact_max * (self.body.radius + r)
+
+    def rules(self, layer):
+        p = self.params
+        xp = layer.population.xp
+        table = np.zeros(len(layer.kinds), dtype=bool)
+        table[[layer.by_name[t].index for t in p.targets]] = True
+        self._is_target = xp.asarray(table)
+        self._buffers = make_buffers()
+        self._sites = site_voxels(xp, layer.fields.grid, p.recruitment_sites, layer.vessels)
+        layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")
+        layer.add_counter(
+            f"{self.name}_engaged_time", f"{self.name}: time attached per interval", "cells·min"
+        )
+        rules = [
+            Rule(self.engage, "mechanics", Stage.CONTACT, "NK attachment and killing"),
+            Rule(self.die, "phenotype", Stage.FATE, "NK death"),
+        ]
+        if p.recruitment_rate > 0:
+            layer.add_counter(f"{self.name}_recruited", f"{self.name}: recruited", "cells")
+            rules.append(Rule(self.recruit, "phenotype", Stage.RECRUIT, "NK recruitment"))
+        return rules
+
+    def inherit(self, layer, mothers, daughters, step) -> None:
+        daughters["state"][...] = SEARCHING
+        daughters["target_id"][...] = -1
+        daughters["kills"][...] = 0
+
+    def missing_self(self, pop, xp):
+        """``m = clamp((θ − MHC-I)/θ, 0, 1)`` of every row, 0 for non-targets."""
+        m = xp.clip((self.params.mhc_threshold - pop["mhc"]) / self.params.mhc_threshold, 0, 1)
+        return m.astype(np.float64) * self._is_target[pop["kind"].astype(np.int64)]
+
+    def engage(self, ctx, events) -> None:
+        p = self.params
+        layer = ctx.layer
+        pop = ctx.population
+        xp = ctx.xp
+        w = self.missing_self(pop, xp) * layer.living()
+        damp = xp.ones(pop.size, dtype=np.float64)
+        if p.tgfb_field is not None:
+            damp = 1.0 / (
+                1.0 + xp.maximum(ctx.field_at(p.tgfb_field), 0.0) / p.tgfb_half_inhibition
+            )
+
+        def kill_rate(rows, t):
+            return p.kill_rate * w[t] * damp[rows]
+
+        e = attach_and_kill(
+            ctx,
+            events,
+            self,
+            searching=SEARCHING,
+            engaged=ENGAGED,
+            weight=w,
+            can_attach=pop["kills"] < p.kill_capacity,
+            kill_rate=kill_rate,
+            attach_rate=p.attach_rate,
+            contact_full=p.contact_full,
+            contact_max=p.contact_max,
+            detach_rate=p.detach_rate,
+            buffers=self._buffers,
+            cause=self.name,
+        )
+        rows = e.rows
+        if int(rows.shape[0]):
+            layer.count(f"{self.name}_kills", e.killed)
+            layer.count(f"{self.name}_engaged_time", ctx.dt * e.ok)
+            pop["kills"][rows] = pop["kills"][rows] + e.killed
+
+    def die(self, ctx, events) -> None:
+        """Cells that used up their kills are spent; all die at ``1/lifespan``."""
+        p = self.params
+        pop = ctx.population
+        mine = pop["alive"] & (pop["kind"] == self.index)
+        used = mine & (pop["state"] == SEARCHING) & (pop["kills"] >= p.kill_capacity)
+        events.change_state(used, SPENT)
+        u = ctx.uniform(pop["id"], "lifespan")
+        events.remove(mine & (u < -math.expm1(-ctx.dt / p.lifespan)))
+
+    def recruit(self, ctx, events) -> None:
+        p = self.params
+        n = recruit(
+            ctx,
+            events,
+            self.index,
+            self._sites,
+            p.recruitment_rate,
+            p.recruitment_field,
+            p.recruitment_half_saturation,
+        )
+        if n:
+            ctx.layer.count(f"{self.name}_recruited", float(n))
+
+    def observables(self, layer) -> list[Observable]:
+        pop = layer.population
+        xp = pop.xp
+        attached = (pop["alive"] & (pop["kind"] == self.index) & (pop["state"] == ENGAGED)).sum()
+        a = float(pop.backend.asnumpy(xp.asarray(attached)))
+        return [
+            Observable(f"{self.name}_attached", a, f"{self.name}: attached to a target", "cells")
+        ]

@@ -1,0 +1,158 @@
+"""Killing by contact, shared by the killer kinds (CD8 and NK cells, macrophages, CAR-T).
+
+Two patterns, both on the mechanics clock, both rates per unit time:
+
+* :func:`attach_and_kill`: a searching cell attaches to a partner in contact at rate
+  ``k_on w φ(d)`` (competing clocks over its partners, :mod:`~spatialtumor.cells.contacts`);
+  while attached it kills at a rate its kind computes, and it detaches at ``k_off``, when
+  the target dies, goes, or moves beyond the contact distance, or after a kill.
+* :func:`strike`: a cell acts on a partner in contact at rate ``k w φ(d)`` with no
+  attachment (a macrophage eating a dead cell, killing a tumour cell).
+
+When several cells succeed on one target in the same step, the one of smallest id is
+credited (:func:`one_per_target`), so results do not depend on row or thread order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .contacts import find_partners
+
+
+def one_per_target(xp, ids, targets, hit):
+    """Indices (into ``hit``) of the successful cells of smallest id, one per target."""
+    cand = xp.nonzero(hit)[0]
+    if int(cand.shape[0]) == 0:
+        return cand
+    t = targets[cand]
+    order = xp.lexsort(xp.stack([ids[cand], t]))
+    t_sorted = t[order]
+    first = xp.ones(order.shape[0], dtype=bool)
+    first[1:] = t_sorted[1:] != t_sorted[:-1]
+    return cand[order[first]]
+
+
+@dataclass
+class Engagement:
+    """What :func:`attach_and_kill` did to the attached cells of one step.
+
+    Attributes
+    ----------
+    rows : (M,) rows of the cells that were attached at the start of the step
+    targets : (M,) their targets' rows (meaningless where ``ok`` is False)
+    ok : (M,) the target was alive, recognisable and in reach: the step was spent attached
+    killed : (M,) this cell killed its target this step (and was credited)
+    leave : (M,) the cell detaches at the end of the step
+    attached : rows that attached this step
+    """
+
+    rows: Any
+    targets: Any
+    ok: Any
+    killed: Any
+    leave: Any
+    attached: Any
+
+
+def attach_and_kill(
+    ctx,
+    events,
+    kind,
+    *,
+    searching: int,
+    engaged: int,
+    weight,
+    can_attach,
+    kill_rate,
+    attach_rate: float,
+    contact_full: float,
+    contact_max: float,
+    detach_rate: float,
+    buffers,
+    cause: str,
+) -> Engagement:
+    """One mechanics step of attachment, killing and detachment for the cells of ``kind``.
+
+    Parameters
+    ----------
+    ctx, events : the step's context and events
+    kind : the killer kind (its ``index`` and ``name``); its cells have a ``target_id`` column
+    searching, engaged : its state codes for searching and attached cells
+    weight : (N,) float64 — how strongly each row is a target (0: never) [1]
+    can_attach : (N,) bool — cells that may attach now (searching and able)
+    kill_rate : ``kill_rate(rows, targets) -> (M,)`` killing rate of attached cells [1/min]
+    attach_rate : k_on [1/min]; detach_rate : k_off [1/min]
+    contact_full, contact_max : contact distances relative to the sum of the radii [-]
+    buffers : :func:`spatialtumor.cells.contacts.make_buffers` of the kind
+    cause : name recorded with the kills
+    """
+    layer = ctx.layer
+    pop = ctx.population
+    xp = ctx.xp
+    dt = ctx.dt
+    n = pop.size
+    mine = pop["alive"] & (pop["kind"] == kind.index)
+    rows = xp.nonzero(mine & (pop["state"] == engaged))[0]
+    m = int(rows.shape[0])
+    empty = xp.zeros(m, dtype=bool)
+    targets, ok, killed, leave = rows, empty, empty, empty
+    if m:
+        targets = xp.maximum(layer.neighbours.rows_of(pop["target_id"][rows]), -1)
+        found = targets >= 0
+        t = xp.maximum(targets, 0)
+        # distance and radii in the working precision, compared in float64: exactly as
+        # the contact search that attached the pair
+        g = pop["position"][rows] - pop["position"][t]
+        d = xp.sqrt(g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1] + g[:, 2] * g[:, 2]).astype(np.float64)
+        reach = contact_max * (pop["radius"][rows] + pop["radius"][t]).astype(np.float64)
+        ok = found & (weight[t] > 0) & (d < reach)
+        targets = t
+        rate = xp.where(ok, kill_rate(rows, t), 0.0)
+        ids = pop["id"][rows]
+        hit = ok & (ctx.uniform(ids, "killing") < -xp.expm1(-rate * dt))
+        win = one_per_target(xp, ids, t, hit)
+        killed = xp.zeros(m, dtype=bool)
+        if int(win.shape[0]):
+            done = layer.kill(ctx, t[win], killers=rows[win], cause=cause)
+            killed[win] = done
+        off = ctx.uniform(ids, "detachment") < -math.expm1(-detach_rate * dt)
+        leave = ~ok | killed | off
+        gone = xp.zeros(n, dtype=bool)
+        gone[rows] = leave
+        events.change_state(gone, searching)
+        pop["target_id"][rows] = xp.where(leave, -1, pop["target_id"][rows])
+    query = xp.nonzero(mine & can_attach & (pop["state"] == searching))[0]
+    attached = query[:0]
+    if int(query.shape[0]):
+        p = find_partners(ctx, query, weight, contact_full, contact_max, "attachment", buffers)
+        on = p.attached(attach_rate * dt)
+        attached = query[on]
+        if int(attached.shape[0]):
+            mask = xp.zeros(n, dtype=bool)
+            mask[attached] = True
+            events.change_state(mask, engaged)
+            pop["target_id"][attached] = pop["id"][p.pick[on]]
+    return Engagement(rows, targets, ok, killed, leave, attached)
+
+
+def strike(ctx, query, weight, rate, *, contact_full, contact_max, stream, buffers):
+    """Partners acted on this step by the ``query`` rows, without attachment.
+
+    Each query row picks a partner in contact by competing clocks at rate
+    ``rate · w φ(d)`` [1/min] (``rate`` scalar or per query); one action per partner per
+    step (the acting cell of smallest id). Returns ``(actors, partners)`` rows.
+    """
+    xp = ctx.xp
+    pop = ctx.population
+    query = xp.asarray(query, dtype=np.int64)
+    if int(query.shape[0]) == 0:
+        return query, query
+    p = find_partners(ctx, query, weight, contact_full, contact_max, stream, buffers)
+    acts = p.attached(rate * ctx.dt)
+    win = one_per_target(xp, pop["id"][query], xp.maximum(p.pick, 0), acts)
+    return query[win], p.pick[win]
