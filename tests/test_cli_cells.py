@@ -37,6 +37,7 @@ radius = 30.0
 every = 0.5
 """
 
+MODELS = "cd8, dendritic, inert, macrophage, nk, treg, tumour"
 CSV_OK = "x,y,z,kind\n0,0,0,tumour\n10,5,-3,tumour\n"
 
 
@@ -111,11 +112,11 @@ CASES = {
     ),
     "unknown model": (
         BASE.replace('model = "tumour"', 'model = "tumor"'),
-        "cells.kinds.tumour.model: unknown model 'tumor'; models: cd8, dendritic, inert, macrophage, nk, treg, tumour",
+        "cells.kinds.tumour.model: unknown model 'tumor'; models: " + MODELS,
     ),
     "missing model": (
         BASE.replace('model = "tumour"\n', ""),
-        "cells.kinds.tumour.model: required key is missing; models: cd8, dendritic, inert, macrophage, nk, treg, tumour",
+        "cells.kinds.tumour.model: required key is missing; models: " + MODELS,
     ),
     "typo in a body key": (
         BASE.replace("exchange.oxygen =", "exchang.oxygen ="),
