@@ -56,6 +56,20 @@ PRESETS: dict[str, Preset] = {
         "interleukin-2",
         "D 10 µm²/s (Busse 2010; Thurley 2015); t½ 6.9 h (spQSP-IO)",
     ),
+    "tgf_beta": Preset(
+        1560.0,
+        9.9e-3,
+        "ng/mL",
+        "transforming growth factor β",
+        "D 2.6e-7 cm²/s (SPQSP_HCC_GPU); t½ ≈ 70 min",
+    ),
+    "il10": Preset(
+        1000.0,
+        2.75e-3,
+        "ng/mL",
+        "interleukin-10",
+        "D as IFN-γ, a dimer of similar size (hindered tissue value); t½ 4.2 h (SPQSP_HCC_GPU)",
+    ),
     "antigen": Preset(
         500.0,
         1.4e-3,
