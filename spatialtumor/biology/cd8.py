@@ -103,11 +103,11 @@ class CD8Params(BaseModel):
     )
     tgfb_field: str | None = Field(None, description="field holding TGF-β (None: no effect)")
     tgfb_half_inhibition: float = Field(
-        1.0, gt=0, description="TGF-β that halves killing and division [TGF-β units]"
+        3.5, gt=0, description="TGF-β that halves killing and division [TGF-β units]"
     )
     il10_field: str | None = Field(None, description="field holding IL-10 (None: no effect)")
     il10_half_inhibition: float = Field(
-        2.0, gt=0, description="IL-10 that halves killing and division [IL-10 units]"
+        10.0, gt=0, description="IL-10 that halves killing and division [IL-10 units]"
     )
     suppressors: list[str] = Field(
         default_factory=list,

@@ -44,7 +44,7 @@ class DendriticParams(BaseModel):
 
     antigen_field: str = Field("antigen", description="field of the antigen taken up")
     maturation_rate: float = Field(
-        1.0 / 360.0, ge=0, description="maturation at saturating signals k_mat [1/min]"
+        1.0e-3, ge=0, description="maturation at saturating signals k_mat [1/min]"
     )
     ifng_field: str | None = Field(None, description="IFN-γ field driving maturation")
     ifng_half_saturation: float = Field(0.1, gt=0, description="[IFN-γ units]")
@@ -53,7 +53,7 @@ class DendriticParams(BaseModel):
     )
     danger_half_saturation: float = Field(0.1, gt=0, description="[danger-field units]")
     exit_rate: float = Field(
-        1.0 / 720.0, ge=0, description="mature cells leave for the lymph node k_exit [1/min]"
+        2.8e-3, ge=0, description="mature cells leave for the lymph node k_exit [1/min]"
     )
     lymph_node: str | None = Field(None, description="compartment receiving the antigen")
     lifespan: float = Field(10080.0, gt=0, description="mean lifespan in the tissue [min]")

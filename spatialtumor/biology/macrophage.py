@@ -36,8 +36,8 @@ class MacrophageBody(BodySpec):
 
     radius: float = Field(10.0, gt=0, description="cell radius [µm]")
     adhesion: float = Field(0.0, ge=0, description="cell-cell adhesion [µm/min]")
-    speed: float = Field(1.0, ge=0, description="motility speed [µm/min]")
-    persistence: float = Field(10.0, gt=0, description="persistence time [min]")
+    speed: float = Field(1.5, ge=0, description="motility speed [µm/min]")
+    persistence: float = Field(5.0, gt=0, description="persistence time [min]")
 
 
 class MacrophageParams(BaseModel):
@@ -45,23 +45,23 @@ class MacrophageParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    m1_rate: float = Field(1.0 / 360.0, ge=0, description="k₁ at saturating IFN-γ [1/min]")
-    m2_rate: float = Field(1.0 / 360.0, ge=0, description="k₂ at saturating M2 signals [1/min]")
+    m1_rate: float = Field(1.0 / 720.0, ge=0, description="k₁ at saturating IFN-γ [1/min]")
+    m2_rate: float = Field(1.7e-4, ge=0, description="k₂ at saturating M2 signals [1/min]")
     m0_rate: float = Field(1.0 / 2880.0, ge=0, description="k₀, loss of polarisation [1/min]")
     ifng_field: str | None = Field(None, description="field holding IFN-γ")
     ifng_half_saturation: float = Field(0.1, gt=0, description="K_G [IFN-γ units]")
     il10_field: str | None = Field(None, description="field holding IL-10")
-    il10_half_saturation: float = Field(1.0, gt=0, description="K_I [IL-10 units]")
+    il10_half_saturation: float = Field(0.3, gt=0, description="K_I [IL-10 units]")
     tgfb_field: str | None = Field(None, description="field holding TGF-β")
-    tgfb_half_saturation: float = Field(1.0, gt=0, description="K_T [TGF-β units]")
+    tgfb_half_saturation: float = Field(1.75, gt=0, description="K_T [TGF-β units]")
     oxygen_field: str | None = Field(None, description="field holding oxygen (hypoxia → M2)")
-    hypoxia_threshold: float = Field(10.0, gt=0, description="p_h [mmHg]")
+    hypoxia_threshold: float = Field(7.5, gt=0, description="p_h [mmHg] (≈ 0.01 mM)")
     targets: list[str] = Field(default_factory=lambda: ["tumour"], description="kinds M1 kill")
     kill_rate: float = Field(
-        0.001, ge=0, description="M1 killing of a live target in contact [1/min]"
+        2.3e-4, ge=0, description="M1 killing of a live target in contact [1/min]"
     )
     phagocytosis_rate: float = Field(
-        0.02, ge=0, description="M1 removal of a dead cell in contact [1/min]"
+        0.17, ge=0, description="M1 removal of a dead cell in contact [1/min]"
     )
     contact_full: float = Field(0.833, gt=0, description="see the cd8 model [1]")
     contact_max: float = Field(1.071, gt=0, description="see the cd8 model [1]")

@@ -29,10 +29,10 @@ SEARCHING, ENGAGED, SPENT = 0, 1, 2
 class NKBody(BodySpec):
     """NK-cell defaults of the keys every kind has."""
 
-    radius: float = Field(5.0, gt=0, description="cell radius [µm]")
+    radius: float = Field(4.5, gt=0, description="cell radius [µm]")
     adhesion: float = Field(0.0, ge=0, description="cell-cell adhesion [µm/min]")
     speed: float = Field(4.0, ge=0, description="motility speed when searching [µm/min]")
-    persistence: float = Field(3.0, gt=0, description="persistence time [min]")
+    persistence: float = Field(5.0, gt=0, description="persistence time [min]")
 
 
 class NKParams(BaseModel):
@@ -47,12 +47,12 @@ class NKParams(BaseModel):
     attach_rate: float = Field(0.2, ge=0, description="attachment rate k_on in contact [1/min]")
     contact_full: float = Field(0.833, gt=0, description="see the cd8 model [1]")
     contact_max: float = Field(1.071, gt=0, description="see the cd8 model [1]")
-    kill_rate: float = Field(0.05, ge=0, description="killing rate while attached k_kill [1/min]")
-    detach_rate: float = Field(1.0 / 30.0, ge=0, description="detachment k_off [1/min]")
+    kill_rate: float = Field(0.03, ge=0, description="killing rate while attached k_kill [1/min]")
+    detach_rate: float = Field(1.0 / 15.0, ge=0, description="detachment k_off [1/min]")
     kill_capacity: int = Field(5, ge=1, description="kills before a cell is spent [1]")
     tgfb_field: str | None = Field(None, description="field holding TGF-β (None: no effect)")
-    tgfb_half_inhibition: float = Field(1.0, gt=0, description="K_T [TGF-β units]")
-    lifespan: float = Field(10080.0, gt=0, description="mean lifespan [min]")
+    tgfb_half_inhibition: float = Field(3.5, gt=0, description="K_T [TGF-β units]")
+    lifespan: float = Field(20000.0, gt=0, description="mean lifespan [min] (≈ 14 days)")
     recruitment_rate: float = Field(0.0, ge=0, description="cells entering [cells/min]")
     recruitment_field: str | None = Field(None, description="field scaling recruitment")
     recruitment_half_saturation: float = Field(1.0, gt=0, description="[field units]")

@@ -23,7 +23,7 @@ class TregBody(BodySpec):
 
     radius: float = Field(5.0, gt=0, description="cell radius [µm]")
     adhesion: float = Field(0.0, ge=0, description="cell-cell adhesion [µm/min]")
-    speed: float = Field(3.0, ge=0, description="motility speed [µm/min]")
+    speed: float = Field(4.0, ge=0, description="motility speed [µm/min]")
     persistence: float = Field(3.0, gt=0, description="persistence time [min]")
 
 
@@ -32,7 +32,7 @@ class TregParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    lifespan: float = Field(10080.0, gt=0, description="mean lifespan [min] (7 days)")
+    lifespan: float = Field(14400.0, gt=0, description="mean lifespan [min] (10 days)")
     recruitment_rate: float = Field(0.0, ge=0, description="cells entering [cells/min]")
     chemokine_field: str | None = Field(None, description="chemokine scaling recruitment")
     chemokine_half_saturation: float = Field(1.0, gt=0, description="K_c [chemokine units]")

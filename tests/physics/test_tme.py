@@ -83,6 +83,11 @@ def _macrophage_sim(seed=2):
                         "targets": [],
                         "ifng_field": "ifng",
                         "il10_field": "il10",
+                        "ifng_half_saturation": 0.1,
+                        "il10_half_saturation": 0.1,
+                        "m1_rate": 1.0 / 360.0,
+                        "m2_rate": 1.0 / 360.0,
+                        "m0_rate": 1.0 / 2880.0,
                         "lifespan": 1e12,
                     },
                 }
