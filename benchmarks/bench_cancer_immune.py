@@ -22,10 +22,11 @@ from spatialtumor.scenario import load_scenario
 from spatialtumor.timing import StepTimer
 
 
-def run(backend, minutes: float, overrides, split: bool):
-    scn = load_scenario("bench_cancer_immune", overrides)
+def run(backend, minutes: float, overrides, split: bool, scenario="bench_cancer_immune"):
+    scn = load_scenario(scenario, overrides)
     sim = build_simulation(scn, backend)
-    n_tumour, n_t = (int(c) for c in sim.population.kind_counts())
+    counts = [int(c) for c in sim.population.kind_counts()]
+    n_tumour, n_t = counts[0], sum(counts[1:])
     sim.stop = 1.0  # warm-up: first steps, kernel compilation, sorts, caches
     sim.run()
     if split:
@@ -43,15 +44,20 @@ def main(argv=None):
     p.add_argument("--backend", default="numpy", choices=["numpy", "cupy", "auto"])
     p.add_argument("--precision", default="auto", choices=["auto", "float32", "float64"])
     p.add_argument("--minutes", type=float, default=1.0, help="simulated minutes measured")
+    p.add_argument(
+        "--scenario",
+        default="bench_cancer_immune",
+        help="bench_cancer_immune or bench_cancer_immune_tme (macrophages and Tregs added)",
+    )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     a = p.parse_args(argv)
     keep_freed_memory()
     backend = make_backend(a.backend, a.precision)
     print(f"backend: {backend.describe()}")
-    sim, wall, n_tumour, n_t = run(backend, a.minutes, a.overrides, split=False)
+    sim, wall, n_tumour, n_t = run(backend, a.minutes, a.overrides, False, a.scenario)
     steps = sim.clock.steps(a.minutes)
     print(
-        f"cells at start: {n_tumour} tumour, {n_t} CD8 T; now {sim.population.n}; "
+        f"{a.scenario}: cells at start: {n_tumour} tumour, {n_t} immune; now {sim.population.n}; "
         f"grid {sim.grid.nx}×{sim.grid.ny}×{sim.grid.nz}, {len(sim.fields)} fields"
     )
     print(
@@ -61,7 +67,7 @@ def main(argv=None):
         f"{sim.population.n * sim.clock.steps(a.minutes) / sim.clock.mechanics_every / wall:.3g}"
         " cell mechanics updates/s)"
     )
-    sim, wall_split, _, _ = run(backend, a.minutes, a.overrides, split=True)
+    sim, wall_split, _, _ = run(backend, a.minutes, a.overrides, True, a.scenario)
     seconds = sim.timer.seconds
     top = {k: v for k, v in seconds.items() if ":" not in k}
     total = sum(top.values())
