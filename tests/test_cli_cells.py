@@ -110,6 +110,46 @@ CASES = {
         BASE.replace("radius = 30.0", "radius = 30.0\ncentre = [nan, 0.0, 0.0]"),
         "cells.initial.0.centre.0: Input should be a finite number",
     ),
+    "T-cell recruitment from a missing compartment": (
+        BASE + '[cells.kinds.t8]\nmodel = "cd8"\n'
+        'params = { recruitment_from = "ln.effector_outflow" }\n',
+        "cells.kinds.t8.params.recruitment_from: unknown compartment 'ln'; compartments: none",
+    ),
+    "T-cell recruitment from an unknown output": (
+        BASE + '[compartments.ln]\nmodel = "lymph_node"\n[cells.kinds.t8]\nmodel = "cd8"\n'
+        'params = { recruitment_from = "ln.outflow" }\n',
+        "cells.kinds.t8.params.recruitment_from: compartment 'ln' has no output 'outflow'; "
+        "outputs: effector_outflow",
+    ),
+    "suppressor state unknown": (
+        BASE + '[cells.kinds.tam]\nmodel = "macrophage"\n[cells.kinds.t8]\nmodel = "cd8"\n'
+        'params = { suppressors = ["tam/m3"] }\n',
+        "cells.kinds.t8.params.suppressors.0: kind 'tam' has no state 'm3'; states: m0, m1, m2",
+    ),
+    "suppressor kind unknown": (
+        BASE + '[cells.kinds.t8]\nmodel = "cd8"\nparams = { suppressors = ["treg"] }\n',
+        "cells.kinds.t8.params.suppressors.0: unknown kind 'treg'; kinds: tumour, t8",
+    ),
+    "dendritic cells without antigen uptake": (
+        BASE.replace(
+            "[cells.kinds.tumour]", '[fields.antigen]\npreset = "antigen"\n[cells.kinds.tumour]'
+        )
+        + '[cells.kinds.dc]\nmodel = "dendritic"\n',
+        "cells.kinds.dc.exchange.antigen: dendritic cells take up antigen",
+    ),
+    "unknown compartment model": (
+        BASE + '[compartments.ln]\nmodel = "lymphnode"\n',
+        "compartments.ln.model: unknown model 'lymphnode'; models: lymph_node",
+    ),
+    "typo in compartment params": (
+        BASE + '[compartments.ln]\nmodel = "lymph_node"\nparams = { egres_rate = 0.1 }\n',
+        "compartments.ln.params.egres_rate: unknown key; allowed: antigen_decay,",
+    ),
+    "NK cells against a kind without MHC-I": (
+        BASE + '[cells.kinds.bead]\nmodel = "inert"\n'
+        '[cells.kinds.nk]\nmodel = "nk"\nparams = { targets = ["bead"] }\n',
+        "cells.kinds.nk.params.targets.0: kind 'bead' (model 'inert') has no column(s) mhc",
+    ),
     "unknown model": (
         BASE.replace('model = "tumour"', 'model = "tumor"'),
         "cells.kinds.tumour.model: unknown model 'tumor'; models: " + MODELS,

@@ -101,3 +101,33 @@ def test_plot_draws_the_reported_quantities(immune_run, tmp_path):
     titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
     assert "t8: kills per interval" in titles and "Tumour size" in titles
     assert ("t8", "searching") in curves.states
+
+
+def test_every_kind_and_state_has_its_colour_and_legend(tmp_path):
+    """A run with tumour, CD8, macrophages and Tregs: every (kind, state) drawn gets its own
+    legend entry named from the snapshot, and the kinds their own colours."""
+    pytest.importorskip("vtkmodules")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "physics"))
+    from _immune import simulation
+    from test_tme import _suppressed
+
+    from spatialtumor.render import RenderOptions, SceneRenderer, kind_colours
+
+    raw = _suppressed(1, True)
+    raw["run"]["stop"] = 60.0
+    sim = simulation(raw, run_dir=tmp_path / "run")
+    sim.run()
+    snap = open_run(tmp_path / "run").last
+    scene = SceneRenderer(RenderOptions(size=(320, 240), cells="all", field="none"))
+    try:
+        classes = scene.draw(snap)
+    finally:
+        scene.close()
+    drawn = {(c[0], c[1]) for c in classes}
+    counts = snap.counts()
+    assert drawn == {tuple(k.split("/")) for k in counts}
+    assert {"tam", "treg", "t8", "tumour"} <= {k for k, _ in drawn}
+    colours = kind_colours(snap.vocabulary)
+    assert len(set(colours.values())) == len(colours)
