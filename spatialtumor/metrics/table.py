@@ -302,6 +302,11 @@ def run_metrics(
     options.check()
     kinds = select_kinds(run.vocabulary, options.immune, options.tumour)
     chosen = select_snapshots(run, snapshots)
+    g = run.grid
+    try:
+        check_radii(options.radii, np.multiply(g.spacing, g.shape[::-1]))
+    except ValueError as exc:
+        raise MetricsError("radii", str(exc)) from None
     rows: list[dict[str, Any]] = []
     for i, snap in enumerate(chosen):
         rows += snapshot_metrics(SnapshotCells.of_snapshot(snap), kinds, options, backend)
