@@ -12,7 +12,7 @@ margin      ``−w/2 < d ≤ w/2``     band of width w centred on the tumour sur
 outside     ``d ≤ −w/2``           tissue beyond the margin
 ==========  =====================  ==============================================
 
-As in pathology (centre of the tumour vs invasive margin, Galon et al. 2013; Muijlwijk et
+As in pathology (centre of the tumour vs invasive margin, Galon et al. 2014; Muijlwijk et
 al. 2024) the margin straddles the border: half of it inside the tumour, half outside.
 
 **3D → 2D.** Imaging thresholds are cells per mm² of a section of thickness ``τ``. A
