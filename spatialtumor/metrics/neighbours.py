@@ -72,14 +72,27 @@ def _bin_ijk(xp, grid: BinGrid, points):
     return xp.clip(ijk, 0, xp.asarray(grid.dims, dtype=xp.int64) - 1)
 
 
-def _slots(xp, qijk, binning: Binning, offsets):
-    """Flat bin and point count of every (query, offset) slot, query-major."""
-    nx, ny, nz = binning.grid.dims
+def _slots(xp, qijk, binning: Binning, offsets, qpos=None, bound2=None):
+    """Flat bin and point count of every (query, offset) slot, query-major.
+
+    With ``qpos`` (query positions) and ``bound2`` (a squared distance per query), slots
+    whose bin lies at least ``√bound2`` from the query get count 0 (nothing in them can
+    be closer)."""
+    grid = binning.grid
+    nx, ny, nz = grid.dims
     o = xp.asarray(offsets, dtype=xp.int64)
     ni = qijk[:, 0:1] + o[None, :, 0]
     nj = qijk[:, 1:2] + o[None, :, 1]
     nk = qijk[:, 2:3] + o[None, :, 2]
     ok = (ni >= 0) & (ni < nx) & (nj >= 0) & (nj < ny) & (nk >= 0) & (nk < nz)
+    if bound2 is not None:
+        gap2 = xp.zeros(ok.shape, dtype=xp.float64)
+        for a, idx in enumerate((ni, nj, nk)):
+            low = grid.lower[a] + idx * float(grid.size[a])
+            x = qpos[:, a : a + 1]
+            gap = xp.maximum(xp.maximum(low - x, x - (low + float(grid.size[a]))), 0.0)
+            gap2 += gap * gap
+        ok &= gap2 < bound2[:, None]
     nbin = xp.where(ok, (nk * ny + nj) * nx + ni, 0).ravel()
     count = xp.where(ok.ravel(), binning.end[nbin] - binning.start[nbin], 0)
     return nbin, count
@@ -96,15 +109,27 @@ def _expand(xp, nbin, count, binning: Binning):
 
 
 def candidates(
-    xp, backend: Backend, qijk, binning: Binning, offsets, budget: int = PAIR_BUDGET
+    xp,
+    backend: Backend,
+    qijk,
+    binning: Binning,
+    offsets,
+    budget: int = PAIR_BUDGET,
+    qpos=None,
+    bound2=None,
 ) -> Iterator[tuple[Any, Any]]:
     """Blocks ``(q, j)`` of candidate pairs: query row ``q`` with every point row ``j`` in the
-    bins at ``qijk[q] + offsets``; ``q`` is non-decreasing within a block and every query
-    lies in one block only."""
+    bins at ``qijk[q] + offsets`` (only bins nearer than ``√bound2[q]`` to ``qpos[q]`` when
+    those are given); ``q`` is non-decreasing within a block and every query lies in one
+    block only."""
     nq, m = int(qijk.shape[0]), int(len(offsets))
     step = max(1, budget // max(m, 1))
     for a in range(0, nq, step):
-        nbin, count = _slots(xp, qijk[a : a + step], binning, offsets)
+        b = slice(a, a + step)
+        if bound2 is None:
+            nbin, count = _slots(xp, qijk[b], binning, offsets)
+        else:
+            nbin, count = _slots(xp, qijk[b], binning, offsets, qpos[b], bound2[b])
         per_query = np.cumsum(backend.asnumpy(count.reshape(-1, m).sum(axis=1)))
         n_sub, lo = per_query.shape[0], 0
         while lo < n_sub:
@@ -145,9 +170,10 @@ def nearest(
     -----
     Exact. Bins are visited ring by ring (Chebyshev distance k = 0, 1, 2 from the query's
     bin); after ring k, any point not yet seen lies at least ``k · s`` away (s the smallest
-    bin edge), so a query whose best distance is ≤ k · s is final. Unfinished queries go on
-    with bins twice as large (a far query costs O(log distance) levels, not O(distance³)
-    bins), until one bin holds everything.
+    bin edge), so a query whose best distance is ≤ k · s is final; bins farther from the
+    query than its best distance so far are skipped. Unfinished queries go on with bins
+    twice as large (a far query costs O(log distance) levels, not O(distance³) bins), until
+    one bin holds everything.
     """
     be = default_backend(backend)
     xp = be.xp
@@ -178,7 +204,16 @@ def nearest(
         smin = float(np.min(grid.size))
         last = max(grid.dims) - 1  # ring that reaches every bin from any bin
         for k in range(min(RINGS_PER_LEVEL, last) + 1):
-            for q_local, j in candidates(xp, be, qijk[active], binning, ring_offsets(k)):
+            blocks = candidates(
+                xp,
+                be,
+                qijk[active],
+                binning,
+                ring_offsets(k),
+                qpos=query[active],
+                bound2=best[active],
+            )
+            for q_local, j in blocks:
                 q = active[q_local]
                 if same:
                     keep = j != q
