@@ -123,7 +123,8 @@ def _snapshots(value: str):
     "--plot/--no-plot",
     default=True,
     show_default=True,
-    help="Also draw RUN/plots/metrics.png (needs matplotlib).",
+    help="Also draw RUN/plots/metrics.png (beside the table, as .png, with --out; needs "
+    "matplotlib).",
 )
 @click.option(
     "--backend",
@@ -185,9 +186,8 @@ def metrics(
         from .metrics.table import read_metrics
 
         title = str(run.scenario.get("title", "")) or run.path.name
-        png = save_metrics_plot(
-            read_metrics(path), run.path / "plots" / PLOT_NAME, run.vocabulary, title=title
-        )
+        png = path.with_suffix(".png") if out_path else run.path / "plots" / PLOT_NAME
+        png = save_metrics_plot(read_metrics(path), png, run.vocabulary, title=title)
         click.echo(f"plot: {png}")
 
 

@@ -77,6 +77,10 @@ def test_options_and_output_path(immune_run, tmp_path):
     df = read_metrics(out)
     assert set(df["snapshot"]) == {2}
     assert sorted(set(df.loc[df["quantity"] == "ripley_k", "r_um"])) == [20.0, 40.0]
+    res = _invoke(immune_run, "--snapshot", "0,2", "--out", out, "--backend", "numpy")
+    assert res.exit_code == 0, res.output
+    assert out.with_suffix(".png").is_file()  # the plot goes beside a table given by --out
+    assert set(read_metrics(out)["snapshot"]) == {0, 2}
 
 
 def test_known_answers_through_the_command(known_run):
