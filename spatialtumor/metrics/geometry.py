@@ -57,7 +57,7 @@ class TumourGeometry:
     Attributes
     ----------
     lower : (x, y, z) lower corner of the mask grid [µm]
-    spacing : voxel edge h [µm]
+    spacing : edge of the mask voxels [µm] (half the density voxel h)
     mask : (nz, ny, nx) bool array on the backend — tumour voxels
     depth : (nz, ny, nx) float64 array on the backend — signed distance of each voxel
         centre to the tumour surface [µm], positive inside
