@@ -327,6 +327,7 @@ def _add_viz_commands() -> None:
 
 _add_viz_commands()
 cli.add_command(__import__("spatialtumor.cli_study", fromlist=["study"]).study)
+cli.add_command(__import__("spatialtumor.cli_metrics", fromlist=["metrics"]).metrics)
 
 
 def main():
