@@ -8,6 +8,7 @@ from .backends import Backend, cupy_status, get_backend
 from .clock import Clock
 from .fields import Boundary, Fields, Species
 from .grid import Grid
+from .guard import Guard
 from .scenario import Scenario, ScenarioError, estimate_bytes
 from .simulation import RunInfo, Simulation
 from .sources import RegionSource, SourceTerms
@@ -60,6 +61,7 @@ def build_simulation(
         scenario_text=scenario.resolved_toml(),
         scenario_path=scenario.source,
     )
+    b = spec.blowup
     sim = Simulation(
         grid,
         fields,
@@ -67,6 +69,7 @@ def build_simulation(
         stop=spec.run.stop if stop is None else float(stop),
         info=info,
         sources=sources,
+        guard=Guard.every_minutes(b.every, c.dt_diffusion, b.limit) if b.check else None,
     )
     if spec.cells is not None:
         from .build_cells import attach_cells
