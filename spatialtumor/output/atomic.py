@@ -8,7 +8,9 @@ removed with :func:`remove_stale_temporaries`.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,7 +53,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The caller writes and *closes* the temporary file inside the ``with`` block. On normal
     exit it is fsynced and renamed over ``path`` (``os.replace``) and the folder is fsynced;
-    on an exception it is removed and ``path`` is left untouched.
+    on an exception it is removed and ``path`` is left untouched; an OSError (disk full,
+    permissions, I/O error) is raised again as one naming ``path`` and its errno.
     """
     dest = Path(path)
     tmp = temporary_path(dest)
@@ -59,13 +62,34 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         fsync_file(tmp)
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         try:
             tmp.unlink()
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # never written, or gone
+        if isinstance(exc, OSError):
+            raise write_error(exc, dest) from exc
         raise
     fsync_dir(dest.parent)
+
+
+_ERRNO = re.compile(r"errno = (\d+)")
+
+
+def write_error(exc: OSError, dest: Path) -> OSError:
+    """An OSError naming the file that could not be written (``dest``) and its errno.
+
+    HDF5 reports the C library's errno inside h5py's message rather than in ``errno``.
+    """
+    code = exc.errno
+    if code is None:
+        m = _ERRNO.search(str(exc))
+        code = int(m.group(1)) if m else None
+    if code is None:
+        return OSError(
+            errno.EIO, f"{os.strerror(errno.EIO)} ({' '.join(str(exc).split())})", str(dest)
+        )
+    return OSError(code, os.strerror(code), str(dest))
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
