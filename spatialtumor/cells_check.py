@@ -70,13 +70,15 @@ def check_placements(spec: ScenarioSpec, source: str) -> None:
 
 def _check_sphere(key, centre, radius, spacing, lower, upper) -> int:
     """Cells a packed sphere places (estimated), after checking they are all inside."""
-    per_volume = math.sqrt(2.0) / spacing**3  # hexagonal close packing
-    estimate = 4.0 / 3.0 * math.pi * radius**3 * per_volume
+    ratio = radius / spacing
+    # cells in a ball on a hexagonal close-packed lattice: 4/3 π √2 (radius / spacing)³
+    estimate = 4.0 / 3.0 * math.pi * math.sqrt(2.0) * ratio**3 if ratio < 1e6 else math.inf
     if estimate > MAX_INITIAL_CELLS:
         raise PlacementError(
             key,
-            f"a sphere of radius {radius:g} µm at spacing {spacing:g} µm holds about "
-            f"{estimate:.3g} cells; at most {MAX_INITIAL_CELLS:,}",
+            f"a sphere of radius {radius:g} µm at spacing {spacing:g} µm holds "
+            f"{'far more than 1e18' if math.isinf(estimate) else f'about {estimate:.3g}'} "
+            f"cells; at most {MAX_INITIAL_CELLS:,}",
         )
     c = np.asarray(centre, dtype=np.float64)
     _check_point(key, "the sphere's centre", c, lower, upper)

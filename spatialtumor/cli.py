@@ -20,24 +20,29 @@ from .cli_errors import (
     OneLineGroup,
     OutputFailed,
     RunStopped,
+    Seed,
     check_out_folder,
     output_error_line,
 )
-from .limits import MAX_SEED
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_BLOWUP", "EXIT_OUTPUT", "BadInput", "cli", "main"]
 
 
-def _load(scenario, overrides):
+def _load(scenario, overrides, warn: bool = True):
     from .scenario import ScenarioError, load_scenario
 
     try:
         scn = load_scenario(scenario, list(overrides))
     except ScenarioError as exc:
         raise BadInput(str(exc)) from None
+    if warn:
+        _warn(scn)
+    return scn
+
+
+def _warn(scn) -> None:
     for w in scn.warnings:
         click.echo(f"warning: {w}", err=True)
-    return scn
 
 
 @click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,7 +88,7 @@ set_option = click.option(
 )
 @click.option(
     "--seed",
-    type=click.IntRange(0, MAX_SEED),
+    type=Seed(),
     default=None,
     help="Random seed [default: run.seed].",
 )
@@ -131,7 +136,7 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
         except OSError as exc:
             raise OutputFailed(output_error_line(exc)) from None
     else:
-        scn = _load(scenario, overrides)
+        scn = _load(scenario, overrides, warn=False)
         if stop is not None:
             steps = duration_steps(stop, scn.spec.clock.dt_diffusion)
             if isinstance(steps, str):
@@ -149,6 +154,7 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
             raise BadInput(str(exc)) from None
         except OSError as exc:
             raise OutputFailed(output_error_line(exc)) from None
+        _warn(scn)  # after every check: an error is the only line a bad input prints
     be = sim.backend
     if not quiet:
         click.echo(f"spatialtumor {__version__}: scenario {scn.source}")

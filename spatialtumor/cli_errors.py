@@ -116,6 +116,26 @@ class Minutes(click.ParamType):
         return minutes
 
 
+class Seed(click.ParamType):
+    """A random seed: an integer in 0 … 2⁶³ − 1 (as ``run.seed``)."""
+
+    name = "SEED"
+
+    def convert(self, value, param, ctx):
+        from .limits import MAX_SEED
+
+        if isinstance(value, int) and not isinstance(value, bool):
+            seed = value
+        else:
+            try:
+                seed = int(str(value).strip(), 10)
+            except ValueError:
+                self.fail(f"{value!r} is not an integer", param, ctx)
+        if not 0 <= seed <= MAX_SEED:
+            self.fail(f"must be in 0..{MAX_SEED}, got {seed}", param, ctx)
+        return seed
+
+
 def check_out_folder(path: os.PathLike) -> None:
     """Refuse a ``--out`` folder that is not empty, or that cannot be created (writes nothing)."""
     from pathlib import Path

@@ -26,6 +26,7 @@ class Clock:
                 raise ValueError(f"{name} must be > 0 and finite, got {value}")
         ratio("dt_mechanics", self.dt_mechanics, "dt_diffusion", self.dt_diffusion)
         ratio("dt_phenotype", self.dt_phenotype, "dt_mechanics", self.dt_mechanics)
+        ratio("dt_phenotype", self.dt_phenotype, "dt_diffusion", self.dt_diffusion)
 
     @property
     def mechanics_every(self) -> int:
