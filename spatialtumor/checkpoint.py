@@ -161,8 +161,9 @@ def _read_node(group, budget: int, depth: int = 0) -> Node:
     """An HDF5 group → Node; refuses datasets larger than the file (no giant allocations)."""
     if depth > MAX_GROUP_DEPTH:
         raise CheckpointError(f"{group.name}: groups nested deeper than a checkpoint has")
-    node = Node(attrs={k: group.attrs[k] for k in group.attrs})
+    node = Node(attrs={_name(k, group): group.attrs[k] for k in group.attrs})
     for name, item in group.items():
+        name = _name(name, group)
         if isinstance(item, h5py.Group):
             node.groups[name] = _read_node(item, budget, depth + 1)
         elif isinstance(item, h5py.Dataset):
@@ -172,10 +173,16 @@ def _read_node(group, budget: int, depth: int = 0) -> Node:
                 raise CheckpointError(
                     f"{item.name}: claims {item.nbytes} bytes, more than the file holds"
                 )
-            node.datasets[name] = (item[()], {k: item.attrs[k] for k in item.attrs})
+            node.datasets[name] = (item[()], {_name(k, item): item.attrs[k] for k in item.attrs})
         else:  # pragma: no cover - links to nothing, committed types
             raise CheckpointError(f"{group.name}/{name}: not a group or dataset")
     return node
+
+
+def _name(name, obj) -> str:
+    if not isinstance(name, str):
+        raise CheckpointError(f"{obj.name}: holds a name that is not text ({name!r})")
+    return name
 
 
 def _text(value) -> str:
@@ -208,10 +215,15 @@ def read_checkpoint(path: str | Path) -> dict:
         raise
     except Exception as exc:  # noqa: BLE001 - a damaged file raises anything; one line
         raise CheckpointError(f"{where}: unreadable checkpoint ({_why(exc)})") from None
-    verify(tree, where)
-    attrs = check_root(tree, where)
-    scenario = _stored_scenario(attrs, where)
-    check_contents(attrs, tree, scenario, where)
+    try:
+        verify(tree, where)
+        attrs = check_root(tree, where)
+        scenario = _stored_scenario(attrs, where)
+        check_contents(attrs, tree, scenario, where)
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        raise CheckpointError(f"{where}: malformed checkpoint ({_why(exc)})") from None
     data = dict(attrs)
     data["fields"] = tree.datasets["fields"][0]
     if "population" in tree.groups:
