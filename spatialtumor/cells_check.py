@@ -46,6 +46,13 @@ def check_placements(spec: ScenarioSpec, source: str) -> None:
 
     cells = spec.cells
     lower, upper = domain(spec)
+    size = float(np.max(upper - lower))
+    for name, k in cells.kinds.items():
+        if k.body.radius > size:
+            raise PlacementError(
+                f"cells.kinds.{name}.radius",
+                f"{k.body.radius:g} µm is larger than the domain ({size:g} µm across)",
+            )
     total = 0
     for i, p in enumerate(cells.initial):
         key = f"cells.initial.{i}"

@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import __version__
 from .cli_errors import (
@@ -171,7 +172,9 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
     from .guard import BlowUp
 
     try:
-        sim.run(progress=reporter)
+        # values that overflow are the blow-up check's to report, in one line, not NumPy's
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            sim.run(progress=reporter)
     except BlowUp as exc:
         raise RunStopped(f"{run_path}: {exc}") from None
     except OSError as exc:

@@ -113,6 +113,7 @@ SETS = {
         "cells.initial.0.radius=1e14",
         "at spacing 16.824 µm holds far more than 1e18",
     ),
+    "huge cells": ("cells.kinds.tumour.radius=1e10", "radius: 1e+10 µm is larger than the domain"),
     "tiny cells": ("cells.kinds.tumour.radius=1e-300", "holds far more than 1e18 cells"),
     "sphere outside": ("cells.initial.0.centre=[1000.0, 0.0, 0.0]", "the sphere's centre (1000"),
     "sphere on nz = 1": ("grid.nz=1", "cells.initial.0: places a cell at (-8.412, -24.2834"),

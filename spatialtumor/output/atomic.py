@@ -67,8 +67,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
         except OSError:
             pass  # never written, or gone
-        if isinstance(exc, OSError):
-            raise write_error(exc, dest) from exc
+        error = write_error(exc, dest)
+        if error is not None:
+            raise error from exc
         raise
     fsync_dir(dest.parent)
 
@@ -76,19 +77,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 _ERRNO = re.compile(r"errno = (\d+)")
 
 
-def write_error(exc: OSError, dest: Path) -> OSError:
+def write_error(exc: BaseException, dest: Path) -> OSError | None:
     """An OSError naming the file that could not be written (``dest``) and its errno.
 
-    HDF5 reports the C library's errno inside h5py's message rather than in ``errno``.
+    HDF5 reports the C library's errno inside h5py's messages rather than in ``errno``, and a
+    write that fails often fails again when h5py closes the file (a RuntimeError whose
+    context is the OSError): the chain is searched. None when ``exc`` is no I/O error.
     """
-    code = exc.errno
+    chain, e = [], exc
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    if not any(isinstance(e, OSError) for e in chain):
+        if not any(_ERRNO.search(str(e)) for e in chain):
+            return None
+    code = next((e.errno for e in chain if isinstance(e, OSError) and e.errno), None)
     if code is None:
-        m = _ERRNO.search(str(exc))
-        code = int(m.group(1)) if m else None
-    if code is None:
-        return OSError(
-            errno.EIO, f"{os.strerror(errno.EIO)} ({' '.join(str(exc).split())})", str(dest)
-        )
+        found = (_ERRNO.search(str(e)) for e in chain)
+        code = next((int(m.group(1)) for m in found if m), None)
+    if not code:
+        text = " ".join(str(exc).split())[:200]
+        return OSError(errno.EIO, f"{os.strerror(errno.EIO)} ({text})", str(dest))
     return OSError(code, os.strerror(code), str(dest))
 
 
