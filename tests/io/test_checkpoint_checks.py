@@ -211,6 +211,40 @@ def test_edited_checkpoint_is_refused_in_one_line(made, tmp_path, case):
     assert not out.exists()
 
 
+def test_checksum_follows_the_documented_recipe(made):
+    """docs/FORMAT.md §6, with nothing but h5py, hashlib and json."""
+    import hashlib
+
+    def canon(v):
+        if isinstance(v, np.ndarray):
+            v = [x.decode() if isinstance(x, bytes) else x for x in v.tolist()]
+        elif isinstance(v, np.generic):
+            v = v.item()
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
+
+    def lines(g, path):
+        out = [f"A {path} {k} {canon(g.attrs[k])}" for k in sorted(g.attrs) if k != "checksum"]
+        groups = []
+        for name in sorted(g):
+            item, sub = g[name], f"{path.rstrip('/')}/{name}"
+            if isinstance(item, h5py.Group):
+                groups.append((item, sub))
+                continue
+            a = item[()]
+            digest = hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+            assert item.attrs["sha256"] == digest
+            out.append(f"D {sub} {a.dtype.str} {json.dumps(list(a.shape))} {digest}")
+            out += [f"A {sub} {k} {canon(item.attrs[k])}" for k in sorted(item.attrs)]
+            out = [ln for ln in out if not ln.startswith(f"A {sub} sha256 ")]
+        for item, sub in groups:
+            out += lines(item, sub)
+        return out
+
+    with h5py.File(made["checkpoint"]) as f:
+        text = "\n".join(lines(f, "/")).encode()
+        assert f.attrs["checksum"] == "sha256:" + hashlib.sha256(text).hexdigest()
+
+
 def test_edit_without_new_checksum_is_refused(made, tmp_path):
     bad = tmp_path / "bad.h5"
     shutil.copy(made["checkpoint"], bad)
