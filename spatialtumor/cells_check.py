@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .scenario import ScenarioSpec
 
 #: a sphere whose lattice has more points than this is checked by its bounding box alone
-MAX_LATTICE_POINTS = 2 * 10**7
+MAX_LATTICE_POINTS = 2 * 10**6
 
 
 class PlacementError(ValueError):
@@ -61,12 +61,14 @@ def check_placements(spec: ScenarioSpec, source: str) -> None:
         elif p.shape == "sphere":
             spacing = p.spacing or 2.0 * cells.kinds[p.kind].body.radius
             total += _check_sphere(key, p.centre, p.radius, spacing, lower, upper)
+        elif p.shape == "box" and any(hi < lo for lo, hi in zip(p.lower, p.upper, strict=True)):
+            raise PlacementError(f"{key}.upper", f"box upper {_xyz(p.upper)} is below lower")
+        elif p.count == 0:
+            continue  # a shell or box of no cells places nothing
         elif p.shape == "shell":
             _check_ball(key, "shell", p.centre, p.outer_radius, lower, upper)
             total += p.count
         else:
-            if any(hi < lo for lo, hi in zip(p.lower, p.upper, strict=True)):
-                raise PlacementError(f"{key}.upper", f"box upper {_xyz(p.upper)} is below lower")
             _check_box(key, p.lower, p.upper, lower, upper)
             total += p.count
         if total > MAX_INITIAL_CELLS:

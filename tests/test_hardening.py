@@ -243,6 +243,13 @@ def test_validate_refuses_what_run_refuses(tmp_path, item):
     assert not (tmp_path / "r").exists()
 
 
+def test_enormous_source_is_refused():
+    one_error_line(
+        invoke(["validate", "diffusion", "--set", "sources.0.release=1e300"]),
+        "sources.0.release: 1e+300 is larger in magnitude than 1e+15",
+    )
+
+
 def test_shell_and_box_must_fit_the_domain():
     one_error_line(
         invoke(["validate", "immune_surveillance", "--set", "cells.initial.1.outer_radius=300"]),
@@ -253,3 +260,5 @@ def test_shell_and_box_must_fit_the_domain():
     one_error_line(invoke(["validate", "default", *box, *up]), "the box (0, 0, 0)..(500, 1, 1)")
     down = ["--set", "cells.initial.0.lower=[2.0, 2.0, 2.0]"]
     one_error_line(invoke(["validate", "default", *box, *down]), "box upper (0, 0, 0) is below")
+    empty = ["--set", "cells.initial.0.shape=box", "--set", "cells.initial.0.count=0"]
+    one_error_line(invoke(["validate", "default", *empty, *down]), "box upper (0, 0, 0) is below")
