@@ -59,7 +59,8 @@ def build_simulation(
     info = RunInfo(
         seed=spec.run.seed if seed is None else int(seed),
         scenario_text=scenario.resolved_toml(),
-        scenario_path=scenario.source,
+        # a file name that is not UTF-8 (undecodable bytes) is stored with replacement marks
+        scenario_path=scenario.source.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
     )
     b = spec.blowup
     sim = Simulation(
