@@ -175,7 +175,7 @@ def _read_node(group, budget: int, depth: int = 0) -> Node:
                 )
             node.datasets[name] = (item[()], {_name(k, item): item.attrs[k] for k in item.attrs})
         else:  # pragma: no cover - links to nothing, committed types
-            raise CheckpointError(f"{group.name}/{name}: not a group or dataset")
+            raise CheckpointError(f"{group.name}/{name}: damaged (neither group nor dataset)")
     return node
 
 
