@@ -23,6 +23,10 @@ Bytes that must move per step (counted, not measured):
 
 ``floor = bytes / measured copy bandwidth``; ``time/floor`` is how far a step is from moving
 its bytes at the speed of a plain copy.
+
+``check ms`` is one blow-up check of the same fields (``Guard.peak``: the reductions and the
+one number copied to the host) and ``check %`` its share of the run time at the default
+interval (``blowup.every`` = 6 min, i.e. one check per 600 steps of dt = 0.01 min).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import argparse
 import json
 import sys
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -43,6 +48,7 @@ except ImportError:  # run as ``python -m benchmarks.bench_transport``
     from benchmarks._common import copy_bandwidth, time_calls
 
 DT = 0.01  # min
+CHECK_EVERY = 6.0  # min: the default blowup.every
 SPACING = 20.0  # µm
 X_SWEEP_CHOICES = ("auto", "strided", "tiled", "resident", "all")
 
@@ -88,6 +94,10 @@ def bench_rows(backend, sizes, field_counts, methods, repeats, bandwidth):
                 fields, transport = build_transport(backend, size, nf, method)
                 samples = time_calls(backend, transport.step, repeats)
                 seconds = float(np.median(samples))
+                guard = st.Guard.every_minutes(CHECK_EVERY, DT)
+                state = SimpleNamespace(backend=backend, fields=fields, population=None)
+                peak = partial(guard.peak, state)
+                check = float(np.median(time_calls(backend, peak, repeats)))
                 updates = size**3 * nf
                 passes = lod_passes(backend, size) if method == "lod" else 4
                 nbytes = passes * updates * itemsize
@@ -104,6 +114,8 @@ def bench_rows(backend, sizes, field_counts, methods, repeats, bandwidth):
                         "passes": passes,
                         "floor_ms": floor * 1e3,
                         "ratio": seconds / floor,
+                        "check_ms": check * 1e3,
+                        "check_share": check / (guard.every * seconds),
                     }
                 )
                 print_row(rows[-1], flush=True)
@@ -168,7 +180,8 @@ def sweep_rows(backend, sizes, field_counts, repeats, bandwidth, modes):
 
 HEAD = (
     f"{'size':>5} {'fields':>6} {'method':>8} {'ms/step':>10} {'Gvox-field/s':>13} "
-    f"{'MB/step':>9} {'passes':>6} {'floor ms':>9} {'time/floor':>10}"
+    f"{'MB/step':>9} {'passes':>6} {'floor ms':>9} {'time/floor':>10} {'check ms':>9} "
+    f"{'check %':>8}"
 )
 
 
@@ -176,7 +189,8 @@ def print_row(r, flush=False):
     print(
         f"{r['size']:>5} {r['fields']:>6} {r['method']:>8} {r['ms_per_step']:>10.3f} "
         f"{r['updates_per_s'] / 1e9:>13.3f} {r['bytes_per_step'] / 1e6:>9.1f} {r['passes']:>6} "
-        f"{r['floor_ms']:>9.3f} {r['ratio']:>10.2f}",
+        f"{r['floor_ms']:>9.3f} {r['ratio']:>10.2f} {r['check_ms']:>9.3f} "
+        f"{100 * r['check_share']:>8.4f}",
         flush=flush,
     )
 

@@ -7,6 +7,7 @@ from .backends import Backend, BackendError, get_backend
 from .clock import Clock
 from .fields import Boundary, Fields, Species
 from .grid import Grid
+from .guard import BlowUp, Guard
 from .simulation import RunInfo, Simulation
 from .sources import RegionSource, SourceTerms
 from .transport import Transport
@@ -23,6 +24,8 @@ __all__ = [
     "Fields",
     "Species",
     "Grid",
+    "BlowUp",
+    "Guard",
     "RunInfo",
     "Simulation",
     "RegionSource",

@@ -8,6 +8,7 @@ from .backends import Backend, cupy_status, get_backend
 from .clock import Clock
 from .fields import Boundary, Fields, Species
 from .grid import Grid
+from .guard import Guard
 from .scenario import Scenario, ScenarioError, estimate_bytes
 from .simulation import RunInfo, Simulation
 from .sources import RegionSource, SourceTerms
@@ -58,8 +59,10 @@ def build_simulation(
     info = RunInfo(
         seed=spec.run.seed if seed is None else int(seed),
         scenario_text=scenario.resolved_toml(),
-        scenario_path=scenario.source,
+        # a file name that is not UTF-8 (undecodable bytes) is stored with replacement marks
+        scenario_path=scenario.source.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
     )
+    b = spec.blowup
     sim = Simulation(
         grid,
         fields,
@@ -67,6 +70,7 @@ def build_simulation(
         stop=spec.run.stop if stop is None else float(stop),
         info=info,
         sources=sources,
+        guard=Guard.every_minutes(b.every, c.dt_diffusion, b.limit) if b.check else None,
     )
     # compartments first: their processes run before the cells' on the phenotype clock,
     # so cells read outputs advanced over the interval that just ended

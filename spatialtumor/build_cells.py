@@ -81,8 +81,8 @@ def place_initial(pop: Population, cells: CellsSpec, grid, source: str, seed: in
             raise ScenarioError(
                 source,
                 key,
-                f"places a cell at {tuple(np.round(bad, 2))} µm, outside the "
-                f"domain {tuple(lower)}..{tuple(upper)} µm",
+                f"places a cell at {tuple(round(float(v), 2) for v in bad)} µm, outside the "
+                f"domain {tuple(map(float, lower))}..{tuple(map(float, upper))} µm",
             )
         added.append(pop.add_cells(p.kind, pos))
     return added

@@ -166,6 +166,13 @@ class CellsSpec(_Spec):
                 raise ScenarioError(
                     source, f"cells.initial.{i}.outer_radius", "must be larger than inner_radius"
                 )
+        # inside the domain, not too many, CSV contents: what building the run would find
+        from .cells_check import PlacementError, check_placements
+
+        try:
+            check_placements(spec, source)
+        except PlacementError as exc:
+            raise ScenarioError(source, exc.key, exc.message) from None
 
     def estimate_bytes(self, itemsize: int) -> int:
         # about 24 columns per cell; the count is what is placed at start, times 4 for growth

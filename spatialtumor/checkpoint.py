@@ -4,32 +4,47 @@ A checkpoint is one HDF5 file ``RUN/checkpoints/checkpoint_<step>.h5`` written u
 temporary name and renamed into place, so a run killed at any moment leaves every
 completed checkpoint readable. It holds the fields (all species, working dtype), the cell
 population (every column, ids, id counter), the clocks (step counter), the seed, the
-backend precision and the resolved scenario.
+backend precision and the resolved scenario, and (format 2) a SHA-256 checksum of all of
+it: a checkpoint is read whole, verified and checked against its scenario
+(:mod:`spatialtumor.checkpoint_check`) before anything is restored.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import h5py
 import numpy as np
 
 from . import __version__
+from .checkpoint_check import (
+    MAX_GROUP_DEPTH,
+    CheckpointError,
+    Node,
+    check_contents,
+    check_root,
+    check_run_folder,
+    first_difference,
+    seal,
+    verify,
+)
 from .output.atomic import atomic_path, remove_stale_temporaries
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 FORMAT = "spatialtumor-checkpoint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
-
-class CheckpointError(Exception):
-    """A checkpoint that cannot be read or does not match."""
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "CheckpointError",
+    "CheckpointWriter",
+    "latest_checkpoint",
+    "read_checkpoint",
+    "restore",
+    "resume_simulation",
+    "write_checkpoint",
+]
 
 
 class CheckpointWriter:
@@ -73,46 +88,105 @@ class CheckpointWriter:
 
 
 def write_checkpoint(sim, path: str | Path) -> Path:
-    """Write ``sim``'s complete state to ``path`` atomically; returns the path."""
+    """Write ``sim``'s complete state to ``path`` atomically, sealed; returns the path."""
     path = Path(path)
-    be = sim.backend
+    tree = checkpoint_tree(sim)
+    seal(tree)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.attrs["format"] = FORMAT
-        f.attrs["format_version"] = FORMAT_VERSION
-        f.attrs["spatialtumor_version"] = __version__
-        f.attrs["step"] = sim.step_index
-        f.attrs["time_min"] = float(sim.time)
-        f.attrs["stop_min"] = float(sim.stop)
-        f.attrs["seed"] = int(sim.info.seed)
-        f.attrs["backend"] = be.name
-        f.attrs["dtype"] = np.dtype(be.dtype).name
-        f.attrs["scenario"] = sim.info.scenario_text
-        f.attrs["scenario_path"] = sim.info.scenario_path
-        f.attrs["field_names"] = list(sim.fields.names)
-        f.create_dataset("fields", data=be.asnumpy(sim.fields.values))
-        if sim.population is not None:
-            _write_tree(f.create_group("population"), sim.population.state_dict())
-        for name, proc in sim.stateful.items():
-            _write_tree(f.create_group(f"process/{name}"), proc.state_dict())
+        _write_node(f, tree)
     return path
 
 
-def _write_tree(group, tree: dict) -> None:
-    """Nested dict → HDF5: arrays as datasets, dicts as groups, the rest as JSON attributes."""
+def checkpoint_tree(sim) -> Node:
+    """The content of a checkpoint of ``sim`` as host data (before sealing)."""
+    be = sim.backend
+    root = Node()
+    root.attrs.update(
+        format=FORMAT,
+        format_version=FORMAT_VERSION,
+        spatialtumor_version=__version__,
+        step=int(sim.step_index),
+        time_min=float(sim.time),
+        stop_min=float(sim.stop),
+        seed=int(sim.info.seed),
+        backend=str(be.name),
+        dtype=np.dtype(be.dtype).name,
+        scenario=str(sim.info.scenario_text),
+        scenario_path=str(sim.info.scenario_path),
+        field_names=[str(n) for n in sim.fields.names],
+    )
+    root.datasets["fields"] = (np.ascontiguousarray(be.asnumpy(sim.fields.values)), {})
+    if sim.population is not None:
+        root.groups["population"] = _state_node(sim.population.state_dict())
+    if sim.stateful:
+        root.groups["process"] = Node(
+            groups={name: _state_node(proc.state_dict()) for name, proc in sim.stateful.items()}
+        )
+    return root
+
+
+def _state_node(tree: dict) -> Node:
+    """Nested dict → Node: arrays as datasets, dicts as groups, the rest as JSON attributes."""
+    node = Node()
     for key, value in tree.items():
         if isinstance(value, dict):
-            _write_tree(group.create_group(key), value)
+            node.groups[key] = _state_node(value)
         elif isinstance(value, np.ndarray):
-            group.create_dataset(key, data=value)
+            node.datasets[key] = (np.ascontiguousarray(value), {})
         else:
-            group.attrs[key] = json.dumps(value)
+            node.attrs[key] = json.dumps(value)
+    return node
 
 
-def _read_tree(group) -> dict:
-    out = {k: json.loads(v) for k, v in group.attrs.items()}
-    for key, item in group.items():
-        out[key] = _read_tree(item) if isinstance(item, h5py.Group) else item[...]
+def _state_dict(node: Node) -> dict:
+    """Node → nested dict (inverse of :func:`_state_node`; attributes already checked JSON)."""
+    out = {k: json.loads(_text(v)) for k, v in node.attrs.items()}
+    out.update({k: a for k, (a, _attrs) in node.datasets.items()})
+    out.update({k: _state_dict(g) for k, g in node.groups.items()})
     return out
+
+
+def _write_node(group, node: Node) -> None:
+    for k, v in node.attrs.items():
+        group.attrs[k] = v
+    for name, (array, attrs) in node.datasets.items():
+        ds = group.create_dataset(name, data=array)
+        for k, v in attrs.items():
+            ds.attrs[k] = v
+    for name, sub in node.groups.items():
+        _write_node(group.create_group(name), sub)
+
+
+def _read_node(group, budget: int, depth: int = 0) -> Node:
+    """An HDF5 group → Node; refuses datasets larger than the file (no giant allocations)."""
+    if depth > MAX_GROUP_DEPTH:
+        raise CheckpointError(f"{group.name}: groups nested deeper than a checkpoint has")
+    node = Node(attrs={_name(k, group): group.attrs[k] for k in group.attrs})
+    for name, item in group.items():
+        name = _name(name, group)
+        if isinstance(item, h5py.Group):
+            node.groups[name] = _read_node(item, budget, depth + 1)
+        elif isinstance(item, h5py.Dataset):
+            if item.dtype.kind not in "biuf":
+                raise CheckpointError(f"{item.name}: unexpected data type {item.dtype}")
+            if item.nbytes > budget:
+                raise CheckpointError(
+                    f"{item.name}: claims {item.nbytes} bytes, more than the file holds"
+                )
+            node.datasets[name] = (item[()], {_name(k, item): item.attrs[k] for k in item.attrs})
+        else:  # pragma: no cover - links to nothing, committed types
+            raise CheckpointError(f"{group.name}/{name}: damaged (neither group nor dataset)")
+    return node
+
+
+def _name(name, obj) -> str:
+    if not isinstance(name, str):
+        raise CheckpointError(f"{obj.name}: holds a name that is not text ({name!r})")
+    return name
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -122,65 +196,205 @@ def latest_checkpoint(run_dir: str | Path) -> Path | None:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Everything in a checkpoint as host data."""
+    """Everything in a checkpoint as host data, verified and checked.
+
+    Returns the root attributes, ``fields``, ``population`` (a population state dict, runs
+    with cells), ``process`` (name → state dict) and ``scenario_object`` (the stored
+    scenario, validated). Raises :class:`CheckpointError` (one line naming the file and what
+    is wrong) for a file that is unreadable, of another format, corrupted (checksum) or
+    inconsistent with its own scenario.
+    """
     path = Path(path)
+    where = str(path)
     try:
+        budget = path.stat().st_size
         with h5py.File(path, "r") as f:
-            if f.attrs.get("format") != FORMAT:
-                raise CheckpointError(f"{path}: not a spatialtumor checkpoint")
-            if int(f.attrs["format_version"]) > FORMAT_VERSION:
-                raise CheckpointError(
-                    f"{path}: checkpoint format {f.attrs['format_version']} is newer than this "
-                    f"spatialtumor ({FORMAT_VERSION})"
-                )
-            data = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-            data["fields"] = f["fields"][...]
-            if "population" in f:
-                data["population"] = _read_tree(f["population"])
-            data["process"] = {n: _read_tree(g) for n, g in f.get("process", {}).items()}
-    except (OSError, KeyError) as exc:
-        raise CheckpointError(f"{path}: unreadable checkpoint ({exc})") from None
+            _check_format(f, where)
+            tree = _read_node(f, budget)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged file raises anything; one line
+        raise CheckpointError(f"{where}: unreadable checkpoint ({_why(exc)})") from None
+    try:
+        verify(tree, where)
+        attrs = check_root(tree, where)
+        scenario = _stored_scenario(attrs, where)
+        check_contents(attrs, tree, scenario, where)
+    except CheckpointError:
+        raise
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError) as exc:
+        raise CheckpointError(f"{where}: malformed checkpoint ({_why(exc)})") from None
+    data = dict(attrs)
+    data["fields"] = tree.datasets["fields"][0]
+    if "population" in tree.groups:
+        data["population"] = _state_dict(tree.groups["population"])
+    process = tree.groups.get("process", Node())
+    data["process"] = {name: _state_dict(g) for name, g in process.groups.items()}
+    data["scenario_object"] = scenario
     return data
 
 
+def _check_format(f, where: str) -> None:
+    fmt = f.attrs.get("format")
+    if fmt is None or _text(fmt) != FORMAT:
+        raise CheckpointError(f"{where}: not a spatialtumor checkpoint")
+    version = f.attrs.get("format_version")
+    if not isinstance(version, (int, np.integer)):
+        raise CheckpointError(f"{where}: attribute 'format_version' is missing or not an integer")
+    if version == 1:
+        raise CheckpointError(
+            f"{where}: checkpoint format 1 carries no checksum and cannot be verified; this "
+            f"spatialtumor resumes format {FORMAT_VERSION}: rerun from the scenario, or resume "
+            "with the version that wrote it"
+        )
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{where}: checkpoint format {int(version)} is not this spatialtumor's "
+            f"({FORMAT_VERSION})"
+        )
+
+
+def _stored_scenario(attrs: dict, where: str):
+    from .inputs import InputError, parse_toml
+    from .scenario import ScenarioError, scenario_from_dict
+
+    source = attrs["scenario_path"] or where
+    try:
+        return scenario_from_dict(parse_toml(attrs["scenario"]), source)
+    except InputError as exc:
+        raise CheckpointError(f"{where}: stored scenario: {exc.message}") from None
+    except ScenarioError as exc:
+        raise CheckpointError(f"{where}: stored scenario: {exc}") from None
+
+
+def _why(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def restore(sim, data: dict) -> None:
-    """Load checkpoint ``data`` into a freshly built simulation of the same scenario."""
+    """Load checkpoint ``data`` into a freshly built simulation of the same scenario.
+
+    Float columns saved in another precision than the simulation's are converted (the run
+    continues, but no longer reproduces the original bit for bit).
+    """
     names = [str(n) for n in data["field_names"]]
     if names != list(sim.fields.names):
         raise CheckpointError(f"checkpoint fields {names} do not match {list(sim.fields.names)}")
-    sim.fields.values[...] = sim.backend.asarray(data["fields"])
-    if "population" in data:
+    state = data.get("population")
+    if state is not None:
         if sim.population is None:
             raise CheckpointError("checkpoint has cells but the scenario has none")
-        sim.population.load_state_dict(data["population"])
-    for name, state in data["process"].items():
-        sim.stateful[name].load_state_dict(state)
+        state = _in_precision(state, sim.population.specs)
+    try:
+        sim.fields.values[...] = sim.backend.asarray(data["fields"])
+        if state is not None:
+            sim.population.load_state_dict(state)
+        for name, st in data["process"].items():
+            sim.stateful[name].load_state_dict(st)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"checkpoint does not fit this run: {_why(exc)}") from None
     sim.step_index = int(data["step"])
 
 
-def resume_simulation(checkpoint, *, out_dir=None, stop=None, backend="auto", precision=None):
+def _in_precision(state: dict, specs: dict) -> dict:
+    """The population state with float columns in the dtypes of the built population."""
+    out = dict(state, specs=dict(state["specs"]), columns=dict(state["columns"]))
+    for name, (dt, shape, fill) in state["specs"].items():
+        want = specs.get(name, (None,))[0]
+        have = np.dtype(dt)
+        if want is not None and want != have and want.kind == have.kind == "f":
+            out["specs"][name] = (want.str, shape, fill)
+            out["columns"][name] = state["columns"][name].astype(want)
+    return out
+
+
+def resume_simulation(
+    checkpoint,
+    *,
+    out_dir=None,
+    stop=None,
+    backend="auto",
+    precision=None,
+    seed=None,
+    scenario=None,
+    overrides=(),
+):
     """Rebuild a run from a checkpoint: returns ``(sim, scenario, run_dir)``.
 
-    The run continues in the checkpoint's run folder unless ``out_dir`` is given; the
-    working precision is the checkpoint's unless ``precision`` says otherwise (a different
-    precision continues the run but can no longer reproduce it bit for bit).
+    The run continues in the checkpoint's run folder unless ``out_dir`` is given (an empty
+    or new folder, or one holding this same run); the working precision is the
+    checkpoint's unless ``precision`` says otherwise (a different precision continues the
+    run but can no longer reproduce it bit for bit); ``stop`` [min] may move the end.
+    ``seed``, ``scenario`` (a file or shipped name) and ``overrides`` (``--set``) are
+    accepted only when they leave the run as it is: a resumed run keeps its scenario and
+    seed.
     """
     from .build import build_simulation, make_backend
-    from .scenario import scenario_from_dict
+    from .limits import duration_steps
+    from .scenario import load_scenario, scenario_from_dict
 
     checkpoint = Path(checkpoint)
+    where = str(checkpoint)
     data = read_checkpoint(checkpoint)
-    source = str(data.get("scenario_path") or checkpoint)
-    scenario = scenario_from_dict(tomllib.loads(data["scenario"]), source)
+    scn = data["scenario_object"]
+    if seed is not None and int(seed) != data["seed"]:
+        raise CheckpointError(
+            f"--seed: {seed} differs from the checkpoint's seed {data['seed']}; a resumed run "
+            "keeps its seed"
+        )
+    if scenario is not None or overrides:
+        if scenario is not None:
+            given = load_scenario(scenario, list(overrides))
+        else:
+            given = scenario_from_dict(scn.raw, scn.source, list(overrides))
+        diff = first_difference(scn.resolved(), given.resolved())
+        if diff is not None:
+            key, theirs, ours = diff
+            who = given.source if scenario is not None else "--set"
+            raise CheckpointError(
+                f"{who}: {key}: {_shown(ours)} differs from the checkpoint's {_shown(theirs)}; "
+                "a resumed run keeps its scenario (--stop, --out, --backend and --precision "
+                "may change)"
+            )
+    dt = scn.spec.clock.dt_diffusion
+    target = data["stop_min"] if stop is None else float(stop)
+    steps = duration_steps(target, dt)
+    if isinstance(steps, str):
+        raise CheckpointError(f"{'--stop' if stop is not None else where}: {steps}")
+    if steps <= data["step"] and stop is None:
+        raise CheckpointError(
+            f"{where}: the checkpoint is at the run's end (t = {data['time_min']:g} min); give a "
+            "later --stop to continue it"
+        )
+    if steps <= data["step"]:
+        raise CheckpointError(
+            f"--stop: {target:g} min is not after the checkpoint's time {data['time_min']:g} min; "
+            "give a later --stop to continue"
+        )
+    if out_dir is not None:
+        run_dir = Path(out_dir)
+    else:
+        folder = checkpoint.resolve().parent
+        if folder.name != "checkpoints":
+            raise CheckpointError(
+                f"{where}: not inside a run folder's checkpoints/; say where to write with --out"
+            )
+        run_dir = folder.parent
+    check_run_folder(run_dir, data["scenario"], data["seed"], "--out" if out_dir else where)
     be = make_backend(backend, precision or str(data["dtype"]))
-    run_dir = Path(out_dir) if out_dir else checkpoint.resolve().parent.parent
     sim = build_simulation(
-        scenario,
+        scn,
         be,
         run_dir=run_dir,
         seed=int(data["seed"]),
-        stop=float(data["stop_min"]) if stop is None else stop,
+        stop=target,
         resume_step=int(data["step"]),
     )
     restore(sim, data)
-    return sim, scenario, run_dir
+    return sim, scn, run_dir
+
+
+def _shown(value) -> str:
+    text = "(absent)" if value is None else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

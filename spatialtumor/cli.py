@@ -9,34 +9,44 @@ from datetime import datetime
 from pathlib import Path
 
 import click
+import numpy as np
 
 from . import __version__
+from .cli_errors import (
+    EXIT_BAD_INPUT,
+    EXIT_BLOWUP,
+    EXIT_OUTPUT,
+    BadInput,
+    Minutes,
+    OneLineGroup,
+    OutputFailed,
+    RunStopped,
+    Seed,
+    check_out_folder,
+    output_error_line,
+)
 
-EXIT_BAD_INPUT = 2
+__all__ = ["EXIT_BAD_INPUT", "EXIT_BLOWUP", "EXIT_OUTPUT", "BadInput", "cli", "main"]
 
 
-class BadInput(click.ClickException):
-    """A user error: one line on stderr, exit code 2, no traceback."""
-
-    exit_code = EXIT_BAD_INPUT
-
-    def show(self, file=None):
-        click.echo(f"error: {self.message}", err=True)
-
-
-def _load(scenario, overrides):
+def _load(scenario, overrides, warn: bool = True):
     from .scenario import ScenarioError, load_scenario
 
     try:
         scn = load_scenario(scenario, list(overrides))
     except ScenarioError as exc:
         raise BadInput(str(exc)) from None
-    for w in scn.warnings:
-        click.echo(f"warning: {w}", err=True)
+    if warn:
+        _warn(scn)
     return scn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _warn(scn) -> None:
+    for w in scn.warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="spatialtumor")
 def cli():
     """spatialtumor: 3D spatial hybrid simulator of tumour-immune interactions.
@@ -77,22 +87,33 @@ set_option = click.option(
     default=None,
     help="Run folder [default: runs/<scenario>-<timestamp>].",
 )
-@click.option("--seed", type=int, default=None, help="Random seed [default: run.seed].")
-@click.option("--stop", type=float, default=None, help="Simulated duration [min].")
+@click.option(
+    "--seed",
+    type=Seed(),
+    default=None,
+    help="Random seed [default: run.seed].",
+)
+@click.option("--stop", type=Minutes(), default=None, help="Simulated duration [min].")
 @click.option(
     "--resume",
     "resume",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="Continue from a checkpoint file.",
+    help="Continue from a checkpoint file (same scenario and seed; --stop, --out, "
+    "--backend and --precision may change).",
 )
 @click.option("--quiet", is_flag=True, help="Only the final summary.")
 @set_option
 def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overrides):
-    """Run SCENARIO (a TOML file or a shipped scenario name; default: the built-in default)."""
+    """Run SCENARIO (a TOML file or a shipped scenario name; default: the built-in default).
+
+    Exit codes: 0 done, 2 bad input (nothing written), 3 an output file could not be
+    written, 4 stopped by the blow-up check (see docs/FORMAT.md).
+    """
     from .allocator import keep_freed_memory
     from .backends import BackendError
     from .build import build_simulation, make_backend
+    from .limits import duration_steps
     from .scenario import ScenarioError
 
     keep_freed_memory()
@@ -101,24 +122,40 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
         from .checkpoint import CheckpointError, resume_simulation
 
         try:
-            be_kwargs = dict(backend=backend, precision=precision)
-            sim, scn, run_path = resume_simulation(resume, out_dir=out_dir, stop=stop, **be_kwargs)
+            sim, scn, run_path = resume_simulation(
+                resume,
+                out_dir=out_dir,
+                stop=stop,
+                backend=backend,
+                precision=precision,
+                seed=seed,
+                scenario=scenario,
+                overrides=overrides,
+            )
         except (CheckpointError, ScenarioError, BackendError) as exc:
             raise BadInput(str(exc)) from None
+        except OSError as exc:
+            raise OutputFailed(output_error_line(exc)) from None
     else:
-        scn = _load(scenario, overrides)
+        scn = _load(scenario, overrides, warn=False)
+        if stop is not None:
+            steps = duration_steps(stop, scn.spec.clock.dt_diffusion)
+            if isinstance(steps, str):
+                raise BadInput(f"--stop: {steps}")
         prec = precision or scn.spec.run.precision
         try:
             be = make_backend(backend, prec)
         except BackendError as exc:
             raise BadInput(str(exc)) from None
         run_path = Path(out_dir) if out_dir else _default_run_dir(scn.name)
-        if run_path.exists() and any(run_path.iterdir()):
-            raise BadInput(f"run folder {run_path} exists and is not empty; choose another --out")
+        check_out_folder(run_path)
         try:
             sim = build_simulation(scn, be, run_dir=run_path, seed=seed, stop=stop)
         except ScenarioError as exc:
             raise BadInput(str(exc)) from None
+        except OSError as exc:
+            raise OutputFailed(output_error_line(exc)) from None
+        _warn(scn)  # after every check: an error is the only line a bad input prints
     be = sim.backend
     if not quiet:
         click.echo(f"spatialtumor {__version__}: scenario {scn.source}")
@@ -132,8 +169,16 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
         click.echo(f"run folder: {run_path}; stop at {sim.stop:g} min, seed {sim.info.seed}")
     start_step = sim.step_index
     reporter = None if quiet else _progress(sim)
+    from .guard import BlowUp
+
     try:
-        sim.run(progress=reporter)
+        # values that overflow are the blow-up check's to report, in one line, not NumPy's
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            sim.run(progress=reporter)
+    except BlowUp as exc:
+        raise RunStopped(f"{run_path}: {exc}") from None
+    except OSError as exc:
+        raise OutputFailed(output_error_line(exc)) from None
     finally:
         if reporter is not None:
             reporter.finish()

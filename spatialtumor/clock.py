@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+
+from .limits import MAX_STEPS
 
 
 @dataclass(frozen=True)
@@ -18,10 +21,12 @@ class Clock:
 
     def __post_init__(self):
         for name in ("dt_diffusion", "dt_mechanics", "dt_phenotype"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be > 0 and finite, got {value}")
         ratio("dt_mechanics", self.dt_mechanics, "dt_diffusion", self.dt_diffusion)
         ratio("dt_phenotype", self.dt_phenotype, "dt_mechanics", self.dt_mechanics)
+        ratio("dt_phenotype", self.dt_phenotype, "dt_diffusion", self.dt_diffusion)
 
     @property
     def mechanics_every(self) -> int:
@@ -34,8 +39,17 @@ class Clock:
         return ratio("dt_phenotype", self.dt_phenotype, "dt_diffusion", self.dt_diffusion)
 
     def steps(self, duration: float) -> int:
-        """Number of diffusion steps covering ``duration`` [min] (rounded to the nearest)."""
-        return int(round(duration / self.dt_diffusion))
+        """Number of diffusion steps covering ``duration`` [min] (rounded to the nearest).
+
+        Durations beyond any run (more than ``MAX_STEPS`` steps, or infinite) count as
+        ``MAX_STEPS + 1`` steps: never reached.
+        """
+        n = duration / self.dt_diffusion
+        if not abs(n) <= MAX_STEPS:
+            if n != n:
+                raise ValueError(f"duration must be a number of minutes, got {duration}")
+            return MAX_STEPS + 1 if n > 0 else -(MAX_STEPS + 1)
+        return int(round(n))
 
     def time(self, step: int) -> float:
         return step * self.dt_diffusion
@@ -44,6 +58,11 @@ class Clock:
 def ratio(big_name: str, big: float, small_name: str, small: float) -> int:
     """``big / small`` as an integer ≥ 1, or a ValueError naming both clocks."""
     r = big / small
+    if not r <= MAX_STEPS:
+        raise ValueError(
+            f"{big_name} ({big:g} min) is {r:.3g} times {small_name} ({small:g} min); "
+            f"at most {MAX_STEPS:,}"
+        )
     n = int(round(r))
     if n < 1 or abs(r - n) > 1e-9 * max(1.0, r):
         raise ValueError(

@@ -8,23 +8,19 @@ from __future__ import annotations
 
 import copy
 import os
-import sys
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .spec_errors import SpecKeyError, describe_error
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
-
 from .cells_spec import CellsSpec
 from .clock import Clock
 from .compartment_spec import CompartmentSpec, resolve_compartments
+from .inputs import MAX_DEPTH, InputError, check_depth, parse_value, read_toml
+from .limits import MAX_MAGNITUDE, MAX_SEED, MIN_SPACING, duration_steps, first_out_of_range
+from .spec_errors import SpecKeyError, describe_error
 from .transport import explicit_stability_limit
 
 FACE_NAMES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
@@ -35,9 +31,21 @@ class ScenarioError(Exception):
     """A scenario that cannot run; ``str()`` is the one-line message shown to users."""
 
     def __init__(self, source: str, key: str, message: str):
+        source, key, message = one_line(source), one_line(key, 200), one_line(message, 2000)
         self.source, self.key, self.message = source, key, message
         where = f"{source}: {key}" if key else source
         super().__init__(f"{where}: {message}")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """``text`` with control characters escaped (``\\n``), cut to ``limit`` characters."""
+    text = _CONTROL.sub(lambda m: repr(m.group())[1:-1], str(text))
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
 
 
 class Spec(BaseModel):
@@ -52,7 +60,7 @@ Vec3 = tuple[float, float, float]
 
 class RunSpec(Spec):
     stop: float = Field(1440.0, gt=0, description="simulated duration [min]")
-    seed: int = Field(1, ge=0, description="random seed")
+    seed: int = Field(1, ge=0, le=MAX_SEED, description="random seed")
     precision: Literal["auto", "float32", "float64"] = Field(
         "auto", description="working precision; auto = float32 on GPU, float64 on CPU"
     )
@@ -77,8 +85,8 @@ class GridSpec(Spec):
     @classmethod
     def _positive(cls, v):
         vals = v if isinstance(v, tuple) else (v,)
-        if any(s <= 0 for s in vals):
-            raise ValueError(f"spacing must be > 0, got {v}")
+        if any(not s >= MIN_SPACING for s in vals):
+            raise ValueError(f"must be >= {MIN_SPACING} µm")
         return v
 
     @property
@@ -159,7 +167,7 @@ class VesselSpec(Spec):
     fraction: float = Field(
         0.01, ge=0, le=1, description="share of the voxels that are vessels (random)"
     )
-    seed: int = Field(0, ge=0, description="seed of the random vessel layout (random)")
+    seed: int = Field(0, ge=0, le=MAX_SEED, description="seed of the random vessel layout (random)")
 
     @model_validator(mode="after")
     def _box(self):
@@ -176,6 +184,20 @@ class OutputSpec(Spec):
     compression: bool = Field(False, description="gzip the datasets (smaller, slower)")
 
 
+class BlowupSpec(Spec):
+    """The check that stops a run whose fields or cell columns blow up (see ``guard.py``)."""
+
+    check: bool = Field(True, description="check for values that blow up; false: never")
+    every: float = Field(
+        6.0, gt=0, description="simulated time between checks [min]; also before each snapshot"
+    )
+    limit: float = Field(
+        MAX_MAGNITUDE,
+        gt=0,
+        description="largest magnitude a field or a float cell column may reach [its units]",
+    )
+
+
 class ScenarioSpec(Spec):
     title: str = ""
     description: str = ""
@@ -188,6 +210,7 @@ class ScenarioSpec(Spec):
     compartments: dict[str, CompartmentSpec] = Field(default_factory=dict)
     cells: CellsSpec | None = None
     output: OutputSpec = OutputSpec()
+    blowup: BlowupSpec = BlowupSpec()
 
     @field_validator("compartments", mode="before")
     @classmethod
@@ -297,18 +320,25 @@ def load_scenario(
     path = resolve_path(name_or_path)
     source = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(source, "", f"not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ScenarioError(source, "", f"cannot read: {exc.strerror}") from None
+        raw = read_toml(path)
+    except InputError as exc:
+        raise ScenarioError(source, "", exc.message) from None
     return scenario_from_dict(raw, source, overrides)
 
 
 def scenario_from_dict(raw: dict[str, Any], source: str, overrides=()) -> Scenario:
+    """Validate and cross-check a scenario given as data (``overrides`` as for ``--set``)."""
+    try:
+        check_depth(raw)
+    except InputError as exc:
+        raise ScenarioError(source, "", exc.message) from None
     raw = copy.deepcopy(raw)
     for item in overrides:
         apply_override(raw, item, source)
+    try:
+        check_depth(raw)
+    except InputError as exc:
+        raise ScenarioError("--set", "", exc.message) from None
     try:
         spec = ScenarioSpec.model_validate(raw)
     except ValidationError as exc:
@@ -325,11 +355,15 @@ def apply_override(raw: dict[str, Any], item: str, source: str = "--set") -> Non
         raise ScenarioError("--set", item, "expected KEY=VALUE, e.g. fields.oxygen.decay=0.2")
     key, text = item.split("=", 1)
     key = key.strip()
-    try:
-        value = tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = text
     parts = key.split(".")
+    if not all(p.strip() for p in parts):
+        raise ScenarioError("--set", key, "a key is names joined by dots, e.g. fields.oxygen.decay")
+    if len(parts) > MAX_DEPTH:
+        raise ScenarioError("--set", key, f"more than {MAX_DEPTH} names deep")
+    try:
+        value = parse_value(text)
+    except InputError as exc:
+        raise ScenarioError("--set", key, exc.message) from None
     node: Any = raw
     for depth, part in enumerate(parts[:-1]):
         if isinstance(node, list):
@@ -360,11 +394,17 @@ def _first_error(exc: ValidationError, source: str) -> ScenarioError:
 
 def cross_check(spec: ScenarioSpec, source: str) -> None:
     """Checks that span several keys: names, clocks, stability, memory."""
+    bad = first_out_of_range(spec.model_dump())
+    if bad is not None:
+        raise ScenarioError(source, *bad)
     c = spec.clock
     try:
         Clock(c.dt_diffusion, c.dt_mechanics, c.dt_phenotype)
     except ValueError as exc:
         raise ScenarioError(source, "clock", str(exc)) from None
+    steps = duration_steps(spec.run.stop, c.dt_diffusion)
+    if isinstance(steps, str):
+        raise ScenarioError(source, "run.stop", steps)
     for i, s in enumerate(spec.sources):
         if s.field not in spec.fields:
             raise ScenarioError(

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from .clock import Clock
 from .fields import Fields
 from .grid import Grid
+from .guard import BlowUp, Guard
 from .sources import SourceTerms
 from .timing import part
 from .transport import Transport
@@ -48,7 +49,11 @@ class Simulation:
 
     One diffusion step (``step``) is: exchange between cells and fields (sources and sinks,
     implicit) → transport (LOD / explicit) → advance the clock → mechanics processes when
-    due → phenotype processes when due → writers when due.
+    due → phenotype processes when due → blow-up check when due → writers when due.
+
+    ``guard`` checks that fields and cell columns stay finite and bounded (see
+    :mod:`spatialtumor.guard`): ``"auto"`` (default) every 6 min of simulated time and
+    before every output, a :class:`~spatialtumor.guard.Guard`, or None for no check.
     """
 
     def __init__(
@@ -62,6 +67,7 @@ class Simulation:
         info: RunInfo | None = None,
         sources: SourceTerms | None = None,
         processes: list[Process] | None = None,
+        guard: Guard | str | None = "auto",
     ):
         self.grid = grid
         self.backend = grid.backend
@@ -84,6 +90,10 @@ class Simulation:
         self.stateful: dict = {}
         #: a :class:`~spatialtumor.timing.StepTimer` to split the wall time (benchmarks)
         self.timer = None
+        if guard == "auto":
+            guard = Guard.every_minutes(6.0, clock.dt_diffusion)
+        #: the blow-up check (None: unchecked)
+        self.guard: Guard | None = guard
 
     @property
     def clock(self) -> Clock:
@@ -131,9 +141,25 @@ class Simulation:
             self._write()
 
     def _write(self) -> None:
-        for w in self.writers.values():
-            if w.due(self):
-                w.write(self)
+        due = [w for w in self.writers.values() if w.due(self)]
+        guard = self.guard
+        if guard is not None and (due or guard.due(self.step_index)):
+            self._check(guard)
+        for w in due:
+            w.write(self)
+
+    def _check(self, guard: Guard) -> None:
+        """Run the blow-up check; on a blow-up, write a diagnostic snapshot and re-raise."""
+        try:
+            guard.check(self)
+        except BlowUp as exc:
+            writer = self.writers.get("snapshots")
+            if writer is not None and hasattr(writer, "write_diagnostic"):
+                try:
+                    exc.snapshot = writer.write_diagnostic(self, str(exc))
+                except OSError:
+                    pass  # the blow-up is the news; the snapshot is a courtesy
+            raise
 
     def run(self, progress: Callable[[Simulation], None] | None = None) -> None:
         """Step until ``stop``; writers see the initial state first. Closes the writers."""

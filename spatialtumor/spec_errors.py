@@ -45,6 +45,8 @@ def describe_error(exc: ValidationError, model: type[BaseModel], prefix: str = "
     else:
         got = err.get("input")
         shown = repr(got) if not isinstance(got, dict) else "a table"
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
         text = err["msg"].removeprefix("Value error, ")
         msg = f"{text} (got {shown})"
     return key, msg

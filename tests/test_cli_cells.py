@@ -207,7 +207,11 @@ CASES = {
     ),
     "sphere outside the domain": (
         BASE.replace("radius = 30.0", "radius = 30.0\ncentre = [500.0, 0.0, 0.0]"),
-        "cells.initial.0: places a cell at",
+        "cells.initial.0: the sphere's centre (500, 0, 0) µm is outside the domain",
+    ),
+    "sphere reaching out of the domain": (
+        BASE.replace("radius = 30.0", "radius = 30.0\ncentre = [70.0, 0.0, 0.0]"),
+        "cells.initial.0: places a cell at (86.824, -9.71334, -13.7367) µm, outside the domain",
     ),
 }
 

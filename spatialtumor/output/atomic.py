@@ -8,7 +8,9 @@ removed with :func:`remove_stale_temporaries`.
 
 from __future__ import annotations
 
+import errno
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -51,7 +53,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
     The caller writes and *closes* the temporary file inside the ``with`` block. On normal
     exit it is fsynced and renamed over ``path`` (``os.replace``) and the folder is fsynced;
-    on an exception it is removed and ``path`` is left untouched.
+    on an exception it is removed and ``path`` is left untouched; an OSError (disk full,
+    permissions, I/O error) is raised again as one naming ``path`` and its errno.
     """
     dest = Path(path)
     tmp = temporary_path(dest)
@@ -59,13 +62,43 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         yield tmp
         fsync_file(tmp)
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         try:
             tmp.unlink()
-        except FileNotFoundError:
-            pass
+        except OSError:
+            pass  # never written, or gone
+        error = write_error(exc, dest)
+        if error is not None:
+            raise error from exc
         raise
     fsync_dir(dest.parent)
+
+
+_ERRNO = re.compile(r"errno = (\d+)")
+
+
+def write_error(exc: BaseException, dest: Path) -> OSError | None:
+    """An OSError naming the file that could not be written (``dest``) and its errno.
+
+    HDF5 reports the C library's errno inside h5py's messages rather than in ``errno``, and a
+    write that fails often fails again when h5py closes the file (a RuntimeError whose
+    context is the OSError): the chain is searched. None when ``exc`` is no I/O error.
+    """
+    chain, e = [], exc
+    while e is not None and len(chain) < 8:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    if not any(isinstance(e, OSError) for e in chain):
+        if not any(_ERRNO.search(str(e)) for e in chain):
+            return None
+    code = next((e.errno for e in chain if isinstance(e, OSError) and e.errno), None)
+    if code is None:
+        found = (_ERRNO.search(str(e)) for e in chain)
+        code = next((int(m.group(1)) for m in found if m), None)
+    if not code:
+        text = " ".join(str(exc).split())[:200]
+        return OSError(errno.EIO, f"{os.strerror(errno.EIO)} ({text})", str(dest))
+    return OSError(code, os.strerror(code), str(dest))
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

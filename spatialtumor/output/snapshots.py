@@ -343,11 +343,17 @@ class SnapshotWriter:
         self.next_index = kept[-1][0] + 1 if kept else 0
         self._existing = []
 
-    def write(self, sim) -> Path:
-        """Write the current state; return the snapshot path."""
+    def write(self, sim, *, diagnostic: str | None = None) -> Path:
+        """Write the current state; return the snapshot path.
+
+        ``diagnostic`` (the reason a run stopped, e.g. a blow-up) marks the snapshot as a
+        diagnostic one: root attribute ``diagnostic`` holds the reason.
+        """
         if self._existing:
             self._adopt_existing(int(sim.step_index))
         data = snapshot_from_sim(sim)
+        if diagnostic is not None:
+            data.attrs["diagnostic"] = str(diagnostic)
         path = self.folder / snapshot_name(self.next_index)
         entry = write_snapshot(
             path,
@@ -362,6 +368,10 @@ class SnapshotWriter:
         self.next_index += 1
         self.schedule.mark(sim)
         return path
+
+    def write_diagnostic(self, sim, reason: str) -> Path:
+        """Write the state a run stopped in, marked ``diagnostic = reason``; return its path."""
+        return self.write(sim, diagnostic=reason)
 
     def close(self) -> None:
         """Nothing is held open between snapshots, so there is nothing to release."""

@@ -11,21 +11,16 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import tomli_w
 
+from ..inputs import InputError, read_toml
 from ..scenario import Scenario, ScenarioError, resolve_path, scenario_from_dict
 from .design import design_points, grid_values
 from .spec import StudyError, StudySpec, read_study_spec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 DIGEST_CHARS = 10
 
@@ -125,12 +120,12 @@ def load_study(path: str | os.PathLike) -> Study:
     src = str(source)
     scenario_path = resolve_scenario_path(spec, source)
     try:
-        raw = tomllib.loads(scenario_path.read_text(encoding="utf-8"))
+        raw = read_toml(scenario_path)
         scenario_from_dict(raw, str(scenario_path))
     except ScenarioError as exc:
         raise StudyError(src, "scenario", str(exc)) from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise StudyError(src, "scenario", f"{scenario_path}: cannot read: {exc}") from None
+    except InputError as exc:
+        raise StudyError(src, "scenario", f"{scenario_path}: {exc.message}") from None
     checker = _Checker(raw, str(scenario_path), src)
     base = checker.overrides([], spec.set, "set")
     for name, arm in spec.arm_items():

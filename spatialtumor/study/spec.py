@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import typing
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from ..inputs import InputError, read_toml
 
 #: arm names become folder names: letters, digits, ``_``, ``-`` and ``.``
 ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -148,11 +143,9 @@ def read_study_spec(path: str | os.PathLike) -> StudySpec:
     """
     source = str(path)
     try:
-        raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyError(source, "", f"not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise StudyError(source, "", f"cannot read: {exc.strerror}") from None
+        raw = read_toml(path)
+    except InputError as exc:
+        raise StudyError(source, "", exc.message) from None
     try:
         spec = StudySpec.model_validate(raw)
     except ValidationError as exc:

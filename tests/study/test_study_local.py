@@ -87,8 +87,18 @@ def test_twelve_members_survive_sigkill_and_resume(tmp_path):
     assert ts[ts["arm"] == "normoxia"].groupby("member")["cells_total"].last().nunique() > 1
 
 
-def test_failed_member_is_recorded_and_does_not_stop_the_others(tmp_path):
+def test_arm_that_cannot_run_is_refused_before_any_member_runs(tmp_path):
     body = "[arms.ok]\n[arms.broken]\nset = ['cells.initial.0.radius=150.0']\n"
+    study = write_study(tmp_path, body, seeds="[1, 2]")
+    res = CliRunner().invoke(cli, ["study", "run", str(study), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2, res.output
+    assert "arms.broken.set.0: cells.initial.0: places a cell at" in res.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_failed_member_is_recorded_and_does_not_stop_the_others(tmp_path):
+    # valid, but the blow-up check stops the run at once: a member that fails while running
+    body = "[arms.ok]\n[arms.broken]\nset = ['blowup.limit=1.0']\n"
     study = write_study(tmp_path, body, seeds="[1, 2]")
     out = tmp_path / "out"
     runner = CliRunner()
@@ -96,10 +106,10 @@ def test_failed_member_is_recorded_and_does_not_stop_the_others(tmp_path):
     assert res.exit_code == 1, res.output
     assert "2 of 4 members finished, 2 failed" in res.output
     failed = [line for line in res.output.splitlines() if line.startswith("failed: broken-s")]
-    assert len(failed) == 2 and "outside the" in failed[0] and "member.log" in failed[0]
+    assert len(failed) == 2 and "blow-up at step 0" in failed[0] and "member.log" in failed[0]
     members = read_table(out, "members")
     assert list(members["status"]) == ["done", "done", "failed", "failed"]
-    assert "ScenarioError" in members["error"].iloc[2]
+    assert "BlowUp" in members["error"].iloc[2]
     folder = out / "members" / members["member"].iloc[2]
     assert "Traceback" in (folder / "member.log").read_text()
     assert json.loads((folder / "failed.json").read_text())["error"] == members["error"].iloc[2]
