@@ -252,7 +252,12 @@ def check_contents(attrs: dict[str, Any], node: Node, scenario, where: str) -> N
         _check_population(node.groups["population"], kinds, f"{where}: /population")
     elif "population" in node.groups:
         raise CheckpointError(f"{where}: holds /population but the scenario has no cells")
-    _check_process(node.groups.get("process", Node()), where, spec.cells is not None)
+    _check_process(
+        node.groups.get("process", Node()),
+        where,
+        spec.cells is not None,
+        {f"compartment_{n}": c.model_class.states for n, c in spec.compartments.items()},
+    )
 
 
 def _check_finite(values: np.ndarray, what: str, names=None) -> None:
@@ -332,11 +337,18 @@ def _check_population(node: Node, kinds: list[str], what: str) -> None:
         raise CheckpointError(f"{what}/columns/state: codes must be >= 0")
 
 
-def _check_process(node: Node, where: str, has_cells: bool) -> None:
-    allowed = {"cells"} if has_cells else set()
+def _check_process(node: Node, where: str, has_cells: bool, compartments=None) -> None:
+    compartments = compartments or {}
+    allowed = ({"cells"} if has_cells else set()) | set(compartments)
+    for name in compartments:
+        if name not in node.groups:
+            raise CheckpointError(f"{where}: /process/{name} is missing")
     for name, g in node.groups.items():
         if name not in allowed:
             raise CheckpointError(f"{where}: /process/{name} belongs to no process of this run")
+        if name in compartments:
+            _check_compartment(g, f"{where}: /process/{name}", len(compartments[name]))
+            continue
         for sub, sg in g.groups.items():
             values = _json_attrs(sg, f"{where}: /process/{name}/{sub}")
             for k, v in values.items():
@@ -344,6 +356,22 @@ def _check_process(node: Node, where: str, has_cells: bool) -> None:
                     raise CheckpointError(
                         f"{where}: /process/{name}/{sub}: '{k}' must be a finite number"
                     )
+
+
+def _check_compartment(g: Node, what: str, n_states: int) -> None:
+    """A compartment's state: vectors y, pending, delivered of its states, finite; a time."""
+    for key in ("y", "pending", "delivered"):
+        if key not in g.datasets:
+            raise CheckpointError(f"{what}: dataset '{key}' is missing")
+        a = g.datasets[key][0]
+        if a.shape != (n_states,) or a.dtype.kind != "f":
+            raise CheckpointError(
+                f"{what}/{key}: {a.dtype} {a.shape}; expected ({n_states},) floats"
+            )
+        _check_finite(a, f"{what}/{key}")
+    t = _json_attrs(g, what).get("time")
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+        raise CheckpointError(f"{what}: attribute 'time' must be a finite number >= 0")
 
 
 # --- what a resume may change --------------------------------------------------------------

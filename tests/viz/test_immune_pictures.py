@@ -39,7 +39,7 @@ def test_render_shows_t_cells_in_their_colour_with_legend(immune_run):
     finally:
         scene.close()
     kinds = {c[0] for c in classes}
-    assert kinds == {"tumour", "t8"}
+    assert kinds == {"tumour", "t8", "dc"}
     labels = {(c[0], c[1]) for c in classes}
     assert ("t8", "searching") in labels and ("tumour", "live") in labels
     t8 = [c for c in classes if c[0] == "t8" and c[1] == "searching"][0]
@@ -67,7 +67,7 @@ def test_paraview_legend_names_the_kinds(immune_run, tmp_path, colour_by):
     legend = [ln for ln in p.stdout.splitlines() if ln.startswith("legend: ")][0]
     names = legend.removeprefix("legend: ").split(", ")
     if colour_by == "kind":
-        assert names == ["tumour", "t8"]
+        assert names == ["tumour", "t8", "dc"]
     else:
         assert names == [
             "tumour/live",
@@ -76,6 +76,8 @@ def test_paraview_legend_names_the_kinds(immune_run, tmp_path, colour_by):
             "t8/searching",
             "t8/engaged",
             "t8/exhausted",
+            "dc/immature",
+            "dc/mature",
         ]
     assert shot.is_file()
 
