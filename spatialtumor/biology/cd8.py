@@ -114,7 +114,7 @@ class CD8Params(BaseModel):
         description='kinds ("treg") or kind states ("tam/m2") that suppress by contact',
     )
     suppressor_half_inhibition: float = Field(
-        1.0, gt=0, description="suppressor contacts that halve killing and division [cells]"
+        0.09, gt=0, description="suppressor contacts that halve killing and division [cells]"
     )
     exhaustion_suppression_boost: float = Field(
         1.0, ge=0, description="exhaustion rises (1 + b (1 − f)) times faster when suppressed"
