@@ -17,15 +17,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from ..cells import CheckContext, Column, Kind, KindError, Observable, Rule, Stage
+from ..cells import CheckContext, Column, Kind, Observable, Rule, Stage
 from ..cells.body import BodySpec
 from ..cells.contacts import find_partners, make_buffers
 from ..cells.killing import attach_and_kill
 from ..cells.kinds import suppressor_table
 from ..cells.layer import mean_of
-from ..cells.recruitment import SITE_WORDS, recruit, site_voxels
+from ..cells.recruitment import Recruiting, RecruitmentParams
 
 SEARCHING, ENGAGED, EXHAUSTED = 0, 1, 2
 
@@ -40,10 +40,8 @@ class CD8Body(BodySpec):
     persistence: float = Field(3.0, gt=0, description="persistence time [min]")
 
 
-class CD8Params(BaseModel):
+class CD8Params(RecruitmentParams):
     """Parameters of ``model = "cd8"`` (``[cells.kinds.<name>.params]``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     targets: list[str] = Field(
         default_factory=lambda: ["tumour"], description="kinds attacked (with antigen, mhc)"
@@ -83,19 +81,6 @@ class CD8Params(BaseModel):
     il2_half_saturation: float = Field(
         0.15, gt=0, description="IL-2 for half the division rate [IL-2 field units]"
     )
-    recruitment_rate: float = Field(
-        0.0, ge=0, description="cells entering per minute at saturating chemokine [cells/min]"
-    )
-    recruitment_field: str | None = Field(
-        None, description="field scaling recruitment by c/(K + c) (None: constant)"
-    )
-    recruitment_half_saturation: float = Field(
-        1.0, gt=0, description="K of the recruitment signal [field units]"
-    )
-    recruitment_sites: list[str] = Field(
-        default_factory=lambda: ["boundary"],
-        description='entry voxels: "boundary", face names (x_min … z_max), "vessels"',
-    )
     recruitment_from: str | None = Field(
         None,
         description='"<compartment>.<output>" setting the recruitment rate [cells/min] '
@@ -120,14 +105,6 @@ class CD8Params(BaseModel):
         1.0, ge=0, description="exhaustion rises (1 + b (1 − f)) times faster when suppressed"
     )
 
-    @field_validator("recruitment_sites")
-    @classmethod
-    def _sites(cls, v):
-        bad = [s for s in v if s not in SITE_WORDS]
-        if bad:
-            raise ValueError(f"unknown entry site {bad[0]!r}; sites: {', '.join(SITE_WORDS)}")
-        return v
-
     @model_validator(mode="after")
     def _ordered(self):
         if not self.contact_max > self.contact_full:
@@ -137,7 +114,7 @@ class CD8Params(BaseModel):
         return self
 
 
-class CD8(Kind):
+class CD8(Recruiting, Kind):
     """CD8 T cells (``model = "cd8"``)."""
 
     model = "cd8"
@@ -165,12 +142,10 @@ class CD8(Kind):
         for i, s in enumerate(params.suppressors):
             ctx.kind_state(f"params.suppressors.{i}", s)
         ctx.field("params.il2_field", params.il2_field)
-        ctx.field("params.recruitment_field", params.recruitment_field)
         ctx.field("params.tgfb_field", params.tgfb_field)
         ctx.field("params.il10_field", params.il10_field)
         ctx.output("params.recruitment_from", params.recruitment_from)
-        if "vessels" in params.recruitment_sites and ctx.vessels == 0:
-            raise KindError("params.recruitment_sites", "names vessels but the scenario has none")
+        cls.check_recruitment(params, ctx)
 
     def contact_distance(self, kinds) -> float:
         targets = [k for k in kinds if k.name in self.params.targets]
@@ -188,8 +163,6 @@ class CD8(Kind):
         self._is_target = xp.asarray(table)
         self._buffers = make_buffers()
         self._buffers2 = make_buffers()
-        grid = layer.fields.grid
-        self._sites = site_voxels(xp, grid, p.recruitment_sites, layer.vessels)
         layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")
         layer.add_counter(
             f"{self.name}_engaged_time", f"{self.name}: time attached per interval", "cells·min"
@@ -200,8 +173,11 @@ class CD8(Kind):
             Rule(self.exhaust, "phenotype", Stage.STATE, "T-cell exhaustion"),
             Rule(self.live_and_divide, "phenotype", Stage.FATE, "T-cell death and division"),
         ]
-        if p.recruitment_rate > 0 or p.recruitment_from:
-            rules.append(Rule(self.recruit, "phenotype", Stage.RECRUIT, "T-cell recruitment"))
+        recruiting = self.recruitment_rule(
+            layer, p.recruitment_rate > 0 or bool(p.recruitment_from)
+        )
+        if recruiting is not None:
+            rules.append(recruiting)
         self._suppressor = suppressor_table(layer, p.suppressors)
         return rules
 
@@ -327,22 +303,11 @@ class CD8(Kind):
         able = mine & (pop["state"] != EXHAUSTED) & (pop["divisions"] < p.division_limit)
         events.divide(able & (u[:, 1] < -xp.expm1(-rate * ctx.dt)))
 
-    def recruit(self, ctx, events) -> None:
+    def recruitment_rate(self, ctx) -> float:
         p = self.params
-        rate = p.recruitment_rate
         if p.recruitment_from:
-            rate = ctx.layer.compartment_output(p.recruitment_from)
-        n = recruit(
-            ctx,
-            events,
-            self.index,
-            self._sites,
-            rate,
-            p.recruitment_field,
-            p.recruitment_half_saturation,
-        )
-        if n:
-            ctx.layer.count(f"{self.name}_recruited", float(n))
+            return ctx.layer.compartment_output(p.recruitment_from)
+        return p.recruitment_rate
 
     # output -----------------------------------------------------------------------------
     def observables(self, layer) -> list[Observable]:

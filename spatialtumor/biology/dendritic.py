@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
 from ..cells import CheckContext, Column, Kind, KindError, Observable, Rule, Stage
 from ..cells.body import BodySpec, ExchangeSpec
 from ..cells.layer import mean_of
-from ..cells.recruitment import SITE_WORDS, recruit, site_voxels
+from ..cells.recruitment import Recruiting, RecruitmentParams
 
 IMMATURE, MATURE = 0, 1
 
@@ -37,10 +37,8 @@ class DendriticBody(BodySpec):
     )
 
 
-class DendriticParams(BaseModel):
+class DendriticParams(RecruitmentParams):
     """Parameters of ``model = "dendritic"``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     antigen_field: str = Field("antigen", description="field of the antigen taken up")
     maturation_rate: float = Field(
@@ -57,21 +55,9 @@ class DendriticParams(BaseModel):
     )
     lymph_node: str | None = Field(None, description="compartment receiving the antigen")
     lifespan: float = Field(10080.0, gt=0, description="mean lifespan in the tissue [min]")
-    recruitment_rate: float = Field(0.0, ge=0, description="immature cells entering [cells/min]")
-    recruitment_field: str | None = Field(None, description="field scaling recruitment")
-    recruitment_half_saturation: float = Field(1.0, gt=0, description="[field units]")
-    recruitment_sites: list[str] = Field(default_factory=lambda: ["boundary"])
-
-    @field_validator("recruitment_sites")
-    @classmethod
-    def _sites(cls, v):
-        bad = [s for s in v if s not in SITE_WORDS]
-        if bad:
-            raise ValueError(f"unknown entry site {bad[0]!r}; sites: {', '.join(SITE_WORDS)}")
-        return v
 
 
-class Dendritic(Kind):
+class Dendritic(Recruiting, Kind):
     """Dendritic cells (``model = "dendritic"``)."""
 
     model = "dendritic"
@@ -87,7 +73,7 @@ class Dendritic(Kind):
         ctx.field("params.antigen_field", params.antigen_field)
         ctx.field("params.ifng_field", params.ifng_field)
         ctx.field("params.danger_field", params.danger_field)
-        ctx.field("params.recruitment_field", params.recruitment_field)
+        cls.check_recruitment(params, ctx)
         ex = body.exchange.get(params.antigen_field)
         if ex is None or ex.uptake <= 0:
             raise KindError(
@@ -102,15 +88,10 @@ class Dendritic(Kind):
                     "params.lymph_node",
                     f"unknown compartment {params.lymph_node!r}; compartments: {known}",
                 )
-        if "vessels" in params.recruitment_sites and ctx.vessels == 0:
-            raise KindError("params.recruitment_sites", "names vessels but the scenario has none")
 
     def rules(self, layer):
         p = self.params
         self._uptake = float(self.body.exchange[p.antigen_field].uptake)
-        self._sites = site_voxels(
-            layer.population.xp, layer.fields.grid, p.recruitment_sites, layer.vessels
-        )
         layer.add_counter(f"{self.name}_exited", f"{self.name}: left for the lymph node", "cells")
         layer.add_counter(
             f"{self.name}_antigen_delivered", f"{self.name}: antigen delivered", "antigen·µm³"
@@ -119,11 +100,9 @@ class Dendritic(Kind):
             Rule(self.take_up, "mechanics", Stage.SENSE, "antigen uptake"),
             Rule(self.mature, "phenotype", Stage.STATE, "maturation"),
             Rule(self.leave, "phenotype", Stage.FATE, "exit to the lymph node, death"),
+            self.recruitment_rule(layer),
         ]
-        if p.recruitment_rate > 0:
-            layer.add_counter(f"{self.name}_recruited", f"{self.name}: recruited", "cells")
-            rules.append(Rule(self.recruit, "phenotype", Stage.RECRUIT, "recruitment"))
-        return rules
+        return [r for r in rules if r is not None]
 
     def take_up(self, ctx, events) -> None:
         """``load += u c V Δt`` for immature cells (what the field loses to them)."""
@@ -168,20 +147,6 @@ class Dendritic(Kind):
         ctx.layer.count(f"{self.name}_antigen_delivered", load)
         if p.lymph_node is not None and load > 0:
             ctx.layer.compartments[p.lymph_node].deliver("antigen", load)
-
-    def recruit(self, ctx, events) -> None:
-        p = self.params
-        n = recruit(
-            ctx,
-            events,
-            self.index,
-            self._sites,
-            p.recruitment_rate,
-            p.recruitment_field,
-            p.recruitment_half_saturation,
-        )
-        if n:
-            ctx.layer.count(f"{self.name}_recruited", float(n))
 
     def observables(self, layer) -> list[Observable]:
         pop = layer.population

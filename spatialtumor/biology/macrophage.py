@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
 from ..cells import CheckContext, Kind, KindError, Observable, Rule, Stage
 from ..cells.body import BodySpec
 from ..cells.contacts import make_buffers
 from ..cells.killing import strike
-from ..cells.recruitment import SITE_WORDS, recruit, site_voxels
+from ..cells.recruitment import Recruiting, RecruitmentParams
 
 M0, M1, M2 = 0, 1, 2
 
@@ -40,10 +40,8 @@ class MacrophageBody(BodySpec):
     persistence: float = Field(5.0, gt=0, description="persistence time [min]")
 
 
-class MacrophageParams(BaseModel):
+class MacrophageParams(RecruitmentParams):
     """Parameters of ``model = "macrophage"``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     m1_rate: float = Field(1.0 / 720.0, ge=0, description="k₁ at saturating IFN-γ [1/min]")
     m2_rate: float = Field(1.7e-4, ge=0, description="k₂ at saturating M2 signals [1/min]")
@@ -66,21 +64,9 @@ class MacrophageParams(BaseModel):
     contact_full: float = Field(0.833, gt=0, description="see the cd8 model [1]")
     contact_max: float = Field(1.071, gt=0, description="see the cd8 model [1]")
     lifespan: float = Field(28800.0, gt=0, description="mean lifespan [min] (20 days)")
-    recruitment_rate: float = Field(0.0, ge=0, description="M0 cells entering [cells/min]")
-    recruitment_field: str | None = Field(None, description="field scaling recruitment")
-    recruitment_half_saturation: float = Field(1.0, gt=0, description="[field units]")
-    recruitment_sites: list[str] = Field(default_factory=lambda: ["boundary"])
-
-    @field_validator("recruitment_sites")
-    @classmethod
-    def _sites(cls, v):
-        bad = [s for s in v if s not in SITE_WORDS]
-        if bad:
-            raise ValueError(f"unknown entry site {bad[0]!r}; sites: {', '.join(SITE_WORDS)}")
-        return v
 
 
-class Macrophage(Kind):
+class Macrophage(Recruiting, Kind):
     """Macrophages (``model = "macrophage"``)."""
 
     model = "macrophage"
@@ -92,12 +78,11 @@ class Macrophage(Kind):
 
     @classmethod
     def check(cls, name, params, body, ctx: CheckContext) -> None:
-        for key in ("ifng_field", "il10_field", "tgfb_field", "oxygen_field", "recruitment_field"):
+        for key in ("ifng_field", "il10_field", "tgfb_field", "oxygen_field"):
             ctx.field(f"params.{key}", getattr(params, key))
         for i, t in enumerate(params.targets):
             ctx.kind(f"params.targets.{i}", t)
-        if "vessels" in params.recruitment_sites and ctx.vessels == 0:
-            raise KindError("params.recruitment_sites", "names vessels but the scenario has none")
+        cls.check_recruitment(params, ctx)
         if not params.contact_max > params.contact_full:
             raise KindError("params.contact_max", "must exceed contact_full")
 
@@ -112,18 +97,15 @@ class Macrophage(Kind):
         table[[layer.by_name[t].index for t in p.targets]] = 1.0
         self._is_target = xp.asarray(table)
         self._buffers = (make_buffers(), make_buffers())
-        self._sites = site_voxels(xp, layer.fields.grid, p.recruitment_sites, layer.vessels)
         layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")
         layer.add_counter(f"{self.name}_eaten", f"{self.name}: dead cells eaten", "cells")
         rules = [
             Rule(self.act, "mechanics", Stage.CONTACT, "phagocytosis and killing by M1"),
             Rule(self.polarise, "phenotype", Stage.STATE, "M0/M1/M2 polarisation"),
             Rule(self.die, "phenotype", Stage.FATE, "macrophage death"),
+            self.recruitment_rule(layer),
         ]
-        if p.recruitment_rate > 0:
-            layer.add_counter(f"{self.name}_recruited", f"{self.name}: recruited", "cells")
-            rules.append(Rule(self.recruit, "phenotype", Stage.RECRUIT, "recruitment"))
-        return rules
+        return [r for r in rules if r is not None]
 
     # rules ------------------------------------------------------------------------------
     def signals(self, ctx):
@@ -215,20 +197,6 @@ class Macrophage(Kind):
         mine = pop["alive"] & (pop["kind"] == self.index)
         u = ctx.uniform(pop["id"], "lifespan")
         events.remove(mine & (u < -math.expm1(-ctx.dt / self.params.lifespan)))
-
-    def recruit(self, ctx, events) -> None:
-        p = self.params
-        n = recruit(
-            ctx,
-            events,
-            self.index,
-            self._sites,
-            p.recruitment_rate,
-            p.recruitment_field,
-            p.recruitment_half_saturation,
-        )
-        if n:
-            ctx.layer.count(f"{self.name}_recruited", float(n))
 
     def observables(self, layer) -> list[Observable]:
         return []

@@ -15,13 +15,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
 from ..cells import CheckContext, Column, Kind, KindError, Observable, Rule, Stage
 from ..cells.body import BodySpec
 from ..cells.contacts import make_buffers
 from ..cells.killing import attach_and_kill
-from ..cells.recruitment import SITE_WORDS, recruit, site_voxels
+from ..cells.recruitment import Recruiting, RecruitmentParams
 
 SEARCHING, ENGAGED, SPENT = 0, 1, 2
 
@@ -35,10 +35,8 @@ class NKBody(BodySpec):
     persistence: float = Field(5.0, gt=0, description="persistence time [min]")
 
 
-class NKParams(BaseModel):
+class NKParams(RecruitmentParams):
     """Parameters of ``model = "nk"``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     targets: list[str] = Field(default_factory=lambda: ["tumour"], description="kinds attacked")
     mhc_threshold: float = Field(
@@ -53,21 +51,9 @@ class NKParams(BaseModel):
     tgfb_field: str | None = Field(None, description="field holding TGF-β (None: no effect)")
     tgfb_half_inhibition: float = Field(3.5, gt=0, description="K_T [TGF-β units]")
     lifespan: float = Field(20000.0, gt=0, description="mean lifespan [min] (≈ 14 days)")
-    recruitment_rate: float = Field(0.0, ge=0, description="cells entering [cells/min]")
-    recruitment_field: str | None = Field(None, description="field scaling recruitment")
-    recruitment_half_saturation: float = Field(1.0, gt=0, description="[field units]")
-    recruitment_sites: list[str] = Field(default_factory=lambda: ["boundary"])
-
-    @field_validator("recruitment_sites")
-    @classmethod
-    def _sites(cls, v):
-        bad = [s for s in v if s not in SITE_WORDS]
-        if bad:
-            raise ValueError(f"unknown entry site {bad[0]!r}; sites: {', '.join(SITE_WORDS)}")
-        return v
 
 
-class NK(Kind):
+class NK(Recruiting, Kind):
     """NK cells (``model = "nk"``)."""
 
     model = "nk"
@@ -87,9 +73,7 @@ class NK(Kind):
         for i, t in enumerate(params.targets):
             ctx.kind(f"params.targets.{i}", t, columns=("mhc",))
         ctx.field("params.tgfb_field", params.tgfb_field)
-        ctx.field("params.recruitment_field", params.recruitment_field)
-        if "vessels" in params.recruitment_sites and ctx.vessels == 0:
-            raise KindError("params.recruitment_sites", "names vessels but the scenario has none")
+        cls.check_recruitment(params, ctx)
         if not params.contact_max > params.contact_full:
             raise KindError("params.contact_max", "must exceed contact_full")
 
@@ -104,7 +88,6 @@ class NK(Kind):
         table[[layer.by_name[t].index for t in p.targets]] = True
         self._is_target = xp.asarray(table)
         self._buffers = make_buffers()
-        self._sites = site_voxels(xp, layer.fields.grid, p.recruitment_sites, layer.vessels)
         layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")
         layer.add_counter(
             f"{self.name}_engaged_time", f"{self.name}: time attached per interval", "cells·min"
@@ -112,11 +95,9 @@ class NK(Kind):
         rules = [
             Rule(self.engage, "mechanics", Stage.CONTACT, "NK attachment and killing"),
             Rule(self.die, "phenotype", Stage.FATE, "NK death"),
+            self.recruitment_rule(layer),
         ]
-        if p.recruitment_rate > 0:
-            layer.add_counter(f"{self.name}_recruited", f"{self.name}: recruited", "cells")
-            rules.append(Rule(self.recruit, "phenotype", Stage.RECRUIT, "NK recruitment"))
-        return rules
+        return [r for r in rules if r is not None]
 
     def inherit(self, layer, mothers, daughters, step) -> None:
         daughters["state"][...] = SEARCHING
@@ -174,20 +155,6 @@ class NK(Kind):
         events.change_state(used, SPENT)
         u = ctx.uniform(pop["id"], "lifespan")
         events.remove(mine & (u < -math.expm1(-ctx.dt / p.lifespan)))
-
-    def recruit(self, ctx, events) -> None:
-        p = self.params
-        n = recruit(
-            ctx,
-            events,
-            self.index,
-            self._sites,
-            p.recruitment_rate,
-            p.recruitment_field,
-            p.recruitment_half_saturation,
-        )
-        if n:
-            ctx.layer.count(f"{self.name}_recruited", float(n))
 
     def observables(self, layer) -> list[Observable]:
         pop = layer.population

@@ -4,18 +4,19 @@ suppressors); they move, follow a chemokine and live a finite time (equations, v
 sources in docs/MODEL.md, "Regulatory T cells").
 
 Recruitment at entry voxel ``v``: ``λ_v = (R/M) · c/(K_c + c) · T/(K_T + T)`` [cells/min]
-with the chemokine ``c`` and TGF-β ``T`` there (a missing field leaves its factor out).
+with the chemokine ``c`` (``recruitment_field``) and TGF-β ``T`` there (a field that is not
+named leaves its factor out).
 """
 
 from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field
 
-from ..cells import CheckContext, Kind, KindError, Rule, Stage
+from ..cells import CheckContext, Kind, Rule, Stage
 from ..cells.body import BodySpec
-from ..cells.recruitment import SITE_WORDS, recruit, site_voxels
+from ..cells.recruitment import Recruiting, RecruitmentParams
 
 
 class TregBody(BodySpec):
@@ -27,29 +28,15 @@ class TregBody(BodySpec):
     persistence: float = Field(3.0, gt=0, description="persistence time [min]")
 
 
-class TregParams(BaseModel):
+class TregParams(RecruitmentParams):
     """Parameters of ``model = "treg"``."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
     lifespan: float = Field(14400.0, gt=0, description="mean lifespan [min] (10 days)")
-    recruitment_rate: float = Field(0.0, ge=0, description="cells entering [cells/min]")
-    chemokine_field: str | None = Field(None, description="chemokine scaling recruitment")
-    chemokine_half_saturation: float = Field(1.0, gt=0, description="K_c [chemokine units]")
     tgfb_field: str | None = Field(None, description="TGF-β scaling recruitment")
     tgfb_half_saturation: float = Field(1.0, gt=0, description="K_T [TGF-β units]")
-    recruitment_sites: list[str] = Field(default_factory=lambda: ["boundary"])
-
-    @field_validator("recruitment_sites")
-    @classmethod
-    def _sites(cls, v):
-        bad = [s for s in v if s not in SITE_WORDS]
-        if bad:
-            raise ValueError(f"unknown entry site {bad[0]!r}; sites: {', '.join(SITE_WORDS)}")
-        return v
 
 
-class Treg(Kind):
+class Treg(Recruiting, Kind):
     """Regulatory T cells (``model = "treg"``)."""
 
     model = "treg"
@@ -61,38 +48,23 @@ class Treg(Kind):
 
     @classmethod
     def check(cls, name, params, body, ctx: CheckContext) -> None:
-        ctx.field("params.chemokine_field", params.chemokine_field)
         ctx.field("params.tgfb_field", params.tgfb_field)
-        if "vessels" in params.recruitment_sites and ctx.vessels == 0:
-            raise KindError("params.recruitment_sites", "names vessels but the scenario has none")
+        cls.check_recruitment(params, ctx)
 
     def rules(self, layer):
+        rules = [
+            Rule(self.die, "phenotype", Stage.FATE, "Treg death"),
+            self.recruitment_rule(layer),
+        ]
+        return [r for r in rules if r is not None]
+
+    def recruitment_signals(self):
         p = self.params
-        self._sites = site_voxels(
-            layer.population.xp, layer.fields.grid, p.recruitment_sites, layer.vessels
-        )
-        rules = [Rule(self.die, "phenotype", Stage.FATE, "Treg death")]
-        if p.recruitment_rate > 0:
-            layer.add_counter(f"{self.name}_recruited", f"{self.name}: recruited", "cells")
-            rules.append(Rule(self.recruit, "phenotype", Stage.RECRUIT, "Treg recruitment"))
-        return rules
+        extra = [(p.tgfb_field, p.tgfb_half_saturation)] if p.tgfb_field else []
+        return super().recruitment_signals() + extra
 
     def die(self, ctx, events) -> None:
         pop = ctx.population
         mine = pop["alive"] & (pop["kind"] == self.index)
         u = ctx.uniform(pop["id"], "lifespan")
         events.remove(mine & (u < -math.expm1(-ctx.dt / self.params.lifespan)))
-
-    def recruit(self, ctx, events) -> None:
-        p = self.params
-        signals = [
-            (f, k)
-            for f, k in (
-                (p.chemokine_field, p.chemokine_half_saturation),
-                (p.tgfb_field, p.tgfb_half_saturation),
-            )
-            if f is not None
-        ]
-        n = recruit(ctx, events, self.index, self._sites, p.recruitment_rate, signals)
-        if n:
-            ctx.layer.count(f"{self.name}_recruited", float(n))

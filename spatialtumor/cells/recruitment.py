@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 FACES = ("x_min", "x_max", "y_min", "y_max", "z_min", "z_max")
 SITE_WORDS = ("boundary", "vessels", *FACES)
@@ -128,3 +129,80 @@ def recruit(ctx, events, kind: int, sites, rate: float, signal=None, half: float
 def site_voxels(xp, grid, sites, vessels=None):
     """Flat indices (int64, device) of the entry voxels named by ``sites``."""
     return xp.asarray(np.flatnonzero(entry_mask(grid, sites, vessels).ravel()), dtype=np.int64)
+
+
+class RecruitmentParams(BaseModel):
+    """The recruitment keys a kind's parameters share (a base of its ``Params``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    recruitment_rate: float = Field(
+        0.0, ge=0, description="cells entering per minute at saturating signals [cells/min]"
+    )
+    recruitment_field: str | None = Field(
+        None, description="field scaling recruitment by c/(K + c) (None: constant)"
+    )
+    recruitment_half_saturation: float = Field(
+        1.0, gt=0, description="K of the recruitment signal [field units]"
+    )
+    recruitment_sites: list[str] = Field(
+        default_factory=lambda: ["boundary"],
+        description='entry voxels: "boundary", face names (x_min … z_max), "vessels"',
+    )
+
+    @field_validator("recruitment_sites")
+    @classmethod
+    def _sites(cls, v):
+        bad = [s for s in v if s not in SITE_WORDS]
+        if bad:
+            raise ValueError(f"unknown entry site {bad[0]!r}; sites: {', '.join(SITE_WORDS)}")
+        return v
+
+
+class Recruiting:
+    """Mixin of a :class:`~spatialtumor.cells.Kind` whose ``Params`` derive from
+    :class:`RecruitmentParams`: checks, the recruitment rule and its counter."""
+
+    @staticmethod
+    def check_recruitment(params, ctx) -> None:
+        from .kinds import KindError
+
+        ctx.field("params.recruitment_field", params.recruitment_field)
+        if "vessels" in params.recruitment_sites and ctx.vessels == 0:
+            raise KindError("params.recruitment_sites", "names vessels but the scenario has none")
+
+    def recruitment_rule(self, layer, enabled: bool | None = None):
+        """The rule recording new cells (None when the kind recruits none)."""
+        from .kinds import Rule, Stage
+
+        p = self.params
+        self._sites = site_voxels(
+            layer.population.xp, layer.fields.grid, p.recruitment_sites, layer.vessels
+        )
+        if not (p.recruitment_rate > 0 if enabled is None else enabled):
+            return None
+        layer.add_counter(f"{self.name}_recruited", f"{self.name}: recruited per interval", "cells")
+        return Rule(self.recruit, "phenotype", Stage.RECRUIT, f"{self.name} recruitment")
+
+    def recruitment_rate(self, ctx) -> float:
+        """Total rate at saturating signals [cells/min] (a kind may read a compartment)."""
+        return self.params.recruitment_rate
+
+    def recruitment_signals(self) -> list[tuple[str, float]]:
+        """``(field, K)`` pairs whose Hill factors scale the rate at each entry voxel."""
+        p = self.params
+        if p.recruitment_field is None:
+            return []
+        return [(p.recruitment_field, p.recruitment_half_saturation)]
+
+    def recruit(self, ctx, events) -> None:
+        n = recruit(
+            ctx,
+            events,
+            self.index,
+            self._sites,
+            self.recruitment_rate(ctx),
+            self.recruitment_signals(),
+        )
+        if n:
+            ctx.layer.count(f"{self.name}_recruited", float(n))
