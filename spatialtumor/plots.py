@@ -33,6 +33,19 @@ from .runs import Run, open_run
 #: line style of a kind's state, by its code (0 solid, 1 dashed, …)
 STATE_STYLES = ("-", "--", ":", "-.")
 TIME_KEYS = ("time", "times", "start", "at", "t")
+#: matplotlib settings of every figure the project draws
+STYLE = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.linewidth": 1.6,
+    "svg.fonttype": "none",
+}
 
 
 @dataclass(frozen=True)
@@ -249,19 +262,7 @@ def population_figure(run: str | os.PathLike | Run, *, title: str | None = None)
     panels += [f"field:{f}" for f in c.field_totals]
     ncols = 1 if len(panels) == 1 else 2
     nrows = (len(panels) + ncols - 1) // ncols
-    style = {
-        "font.size": 9,
-        "axes.titlesize": 10,
-        "axes.labelsize": 9,
-        "legend.fontsize": 8,
-        "axes.spines.top": False,
-        "axes.spines.right": False,
-        "axes.grid": True,
-        "grid.alpha": 0.3,
-        "lines.linewidth": 1.6,
-        "svg.fonttype": "none",
-    }
-    with matplotlib.rc_context(style):
+    with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(4.2 * ncols, 3.0 * nrows), layout="constrained")
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         colours = _kind_colours(run)

@@ -22,7 +22,7 @@ from pydantic import Field, model_validator
 from ..cells import CheckContext, Column, Kind, Observable, Rule, Stage
 from ..cells.body import BodySpec
 from ..cells.contacts import find_partners, make_buffers
-from ..cells.killing import attach_and_kill
+from ..cells.killing import AttachParams, attach_and_kill, contact_reach, target_table
 from ..cells.kinds import suppressor_table
 from ..cells.layer import mean_of
 from ..cells.recruitment import Recruiting, RecruitmentParams
@@ -40,27 +40,16 @@ class CD8Body(BodySpec):
     persistence: float = Field(3.0, gt=0, description="persistence time [min]")
 
 
-class CD8Params(RecruitmentParams):
-    """Parameters of ``model = "cd8"`` (``[cells.kinds.<name>.params]``)."""
+class CD8Params(AttachParams, RecruitmentParams):
+    """Parameters of ``model = "cd8"`` (``[cells.kinds.<name>.params]``); the targets must
+    carry antigen, MHC-I and PD-L1."""
 
-    targets: list[str] = Field(
-        default_factory=lambda: ["tumour"], description="kinds attacked (with antigen, mhc)"
-    )
-    attach_rate: float = Field(0.2, ge=0, description="attachment rate k_on in contact [1/min]")
-    contact_full: float = Field(
-        0.833, gt=0, description="full attachment chance up to this distance / (r_T + r_target)"
-    )
-    contact_max: float = Field(
-        1.071, gt=0, description="no attachment beyond this distance / (r_T + r_target)"
-    )
     recognition_threshold: float = Field(
         0.5, ge=0, description="presented antigen (antigen × MHC-I) below which s = 0 [1]"
     )
     recognition_saturation: float = Field(
         2.0, gt=0, description="presented antigen at which s = 1 [1]"
     )
-    kill_rate: float = Field(0.0667, ge=0, description="killing rate while attached [1/min]")
-    detach_rate: float = Field(1.0 / 60.0, ge=0, description="spontaneous detachment [1/min]")
     pd1: float = Field(1.0, ge=0, description="PD-1 level of new T cells [1]")
     pd1_half_inhibition: float = Field(
         0.707, gt=0, description="PD-L1 × free PD-1 that halves the killing rate [1]"
@@ -107,8 +96,6 @@ class CD8Params(RecruitmentParams):
 
     @model_validator(mode="after")
     def _ordered(self):
-        if not self.contact_max > self.contact_full:
-            raise ValueError("contact_max must exceed contact_full")
         if not self.recognition_saturation > self.recognition_threshold:
             raise ValueError("recognition_saturation must exceed recognition_threshold")
         return self
@@ -148,19 +135,12 @@ class CD8(Recruiting, Kind):
         cls.check_recruitment(params, ctx)
 
     def contact_distance(self, kinds) -> float:
-        targets = [k for k in kinds if k.name in self.params.targets]
-        r = max((k.body.radius for k in targets), default=0.0)
-        return self.params.contact_max * (self.body.radius + r)
+        return contact_reach(self, kinds, self.params.targets)
 
     # set-up -----------------------------------------------------------------------------
     def rules(self, layer):
         p = self.params
-        pop = layer.population
-        xp = pop.xp
-        codes = [layer.by_name[t].index for t in p.targets]
-        table = np.zeros(len(layer.kinds), dtype=bool)
-        table[codes] = True
-        self._is_target = xp.asarray(table)
+        self._is_target = target_table(layer, p.targets)
         self._buffers = make_buffers()
         self._buffers2 = make_buffers()
         layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")

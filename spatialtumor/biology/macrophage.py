@@ -22,10 +22,10 @@ import math
 import numpy as np
 from pydantic import Field
 
-from ..cells import CheckContext, Kind, KindError, Observable, Rule, Stage
+from ..cells import CheckContext, Kind, Observable, Rule, Stage
 from ..cells.body import BodySpec
 from ..cells.contacts import make_buffers
-from ..cells.killing import strike
+from ..cells.killing import ContactParams, contact_reach, strike, target_table
 from ..cells.recruitment import Recruiting, RecruitmentParams
 
 M0, M1, M2 = 0, 1, 2
@@ -40,7 +40,7 @@ class MacrophageBody(BodySpec):
     persistence: float = Field(5.0, gt=0, description="persistence time [min]")
 
 
-class MacrophageParams(RecruitmentParams):
+class MacrophageParams(ContactParams, RecruitmentParams):
     """Parameters of ``model = "macrophage"``."""
 
     m1_rate: float = Field(1.0 / 720.0, ge=0, description="k₁ at saturating IFN-γ [1/min]")
@@ -54,15 +54,12 @@ class MacrophageParams(RecruitmentParams):
     tgfb_half_saturation: float = Field(1.75, gt=0, description="K_T [TGF-β units]")
     oxygen_field: str | None = Field(None, description="field holding oxygen (hypoxia → M2)")
     hypoxia_threshold: float = Field(7.5, gt=0, description="p_h [mmHg] (≈ 0.01 mM)")
-    targets: list[str] = Field(default_factory=lambda: ["tumour"], description="kinds M1 kill")
     kill_rate: float = Field(
         2.3e-4, ge=0, description="M1 killing of a live target in contact [1/min]"
     )
     phagocytosis_rate: float = Field(
         0.17, ge=0, description="M1 removal of a dead cell in contact [1/min]"
     )
-    contact_full: float = Field(0.833, gt=0, description="see the cd8 model [1]")
-    contact_max: float = Field(1.071, gt=0, description="see the cd8 model [1]")
     lifespan: float = Field(28800.0, gt=0, description="mean lifespan [min] (20 days)")
 
 
@@ -83,19 +80,13 @@ class Macrophage(Recruiting, Kind):
         for i, t in enumerate(params.targets):
             ctx.kind(f"params.targets.{i}", t)
         cls.check_recruitment(params, ctx)
-        if not params.contact_max > params.contact_full:
-            raise KindError("params.contact_max", "must exceed contact_full")
 
     def contact_distance(self, kinds) -> float:
-        r = max((k.body.radius for k in kinds), default=0.0)  # dead cells of any kind
-        return self.params.contact_max * (self.body.radius + r)
+        return contact_reach(self, kinds)  # dead cells of any kind are eaten
 
     def rules(self, layer):
         p = self.params
-        xp = layer.population.xp
-        table = np.zeros(len(layer.kinds))
-        table[[layer.by_name[t].index for t in p.targets]] = 1.0
-        self._is_target = xp.asarray(table)
+        self._is_target = target_table(layer, p.targets)
         self._buffers = (make_buffers(), make_buffers())
         layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")
         layer.add_counter(f"{self.name}_eaten", f"{self.name}: dead cells eaten", "cells")

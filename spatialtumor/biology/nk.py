@@ -17,10 +17,10 @@ import math
 import numpy as np
 from pydantic import Field
 
-from ..cells import CheckContext, Column, Kind, KindError, Observable, Rule, Stage
+from ..cells import CheckContext, Column, Kind, Observable, Rule, Stage
 from ..cells.body import BodySpec
 from ..cells.contacts import make_buffers
-from ..cells.killing import attach_and_kill
+from ..cells.killing import AttachParams, attach_and_kill, contact_reach, target_table
 from ..cells.recruitment import Recruiting, RecruitmentParams
 
 SEARCHING, ENGAGED, SPENT = 0, 1, 2
@@ -35,16 +35,12 @@ class NKBody(BodySpec):
     persistence: float = Field(5.0, gt=0, description="persistence time [min]")
 
 
-class NKParams(RecruitmentParams):
-    """Parameters of ``model = "nk"``."""
+class NKParams(AttachParams, RecruitmentParams):
+    """Parameters of ``model = "nk"``; the targets must carry MHC-I."""
 
-    targets: list[str] = Field(default_factory=lambda: ["tumour"], description="kinds attacked")
     mhc_threshold: float = Field(
         0.5, gt=0, description="MHC-I at and above which a target inhibits NK cells fully θ [1]"
     )
-    attach_rate: float = Field(0.2, ge=0, description="attachment rate k_on in contact [1/min]")
-    contact_full: float = Field(0.833, gt=0, description="see the cd8 model [1]")
-    contact_max: float = Field(1.071, gt=0, description="see the cd8 model [1]")
     kill_rate: float = Field(0.03, ge=0, description="killing rate while attached k_kill [1/min]")
     detach_rate: float = Field(1.0 / 15.0, ge=0, description="detachment k_off [1/min]")
     kill_capacity: int = Field(5, ge=1, description="kills before a cell is spent [1]")
@@ -74,19 +70,13 @@ class NK(Recruiting, Kind):
             ctx.kind(f"params.targets.{i}", t, columns=("mhc",))
         ctx.field("params.tgfb_field", params.tgfb_field)
         cls.check_recruitment(params, ctx)
-        if not params.contact_max > params.contact_full:
-            raise KindError("params.contact_max", "must exceed contact_full")
 
     def contact_distance(self, kinds) -> float:
-        r = max((k.body.radius for k in kinds if k.name in self.params.targets), default=0.0)
-        return self.params.contact_max * (self.body.radius + r)
+        return contact_reach(self, kinds, self.params.targets)
 
     def rules(self, layer):
         p = self.params
-        xp = layer.population.xp
-        table = np.zeros(len(layer.kinds), dtype=bool)
-        table[[layer.by_name[t].index for t in p.targets]] = True
-        self._is_target = xp.asarray(table)
+        self._is_target = target_table(layer, p.targets)
         self._buffers = make_buffers()
         layer.add_counter(f"{self.name}_kills", f"{self.name}: kills per interval", "cells")
         layer.add_counter(

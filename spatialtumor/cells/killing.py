@@ -20,8 +20,54 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .contacts import find_partners
+
+
+class ContactParams(BaseModel):
+    """Keys of a kind acting on partners in contact (a base of its ``Params``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    targets: list[str] = Field(default_factory=lambda: ["tumour"], description="kinds acted on")
+    contact_full: float = Field(
+        0.833, gt=0, description="full contact chance up to this distance / (r + r_partner)"
+    )
+    contact_max: float = Field(
+        1.071, gt=0, description="no contact beyond this distance / (r + r_partner)"
+    )
+
+    @field_validator("contact_max")
+    @classmethod
+    def _beyond_full(cls, v, info: ValidationInfo):
+        full = info.data.get("contact_full")
+        if full is not None and not v > full:
+            raise ValueError(f"contact_max must exceed contact_full ({full})")
+        return v
+
+
+class AttachParams(ContactParams):
+    """Keys of a kind that attaches to targets and kills while attached."""
+
+    attach_rate: float = Field(0.2, ge=0, description="attachment rate k_on in contact [1/min]")
+    kill_rate: float = Field(0.0667, ge=0, description="killing rate while attached [1/min]")
+    detach_rate: float = Field(1.0 / 60.0, ge=0, description="spontaneous detachment [1/min]")
+
+
+def target_table(layer, targets):
+    """(nk,) bool device table: True for the kinds named in ``targets``."""
+    table = np.zeros(len(layer.kinds), dtype=bool)
+    table[[layer.by_name[t].index for t in targets]] = True
+    return layer.population.xp.asarray(table)
+
+
+def contact_reach(kind, kinds, targets=None) -> float:
+    """Longest centre distance [µm] at which ``kind`` meets a partner among ``kinds``
+    (those named in ``targets``, or all kinds when None)."""
+    partners = [k for k in kinds if targets is None or k.name in targets]
+    r = max((k.body.radius for k in partners), default=0.0)
+    return kind.params.contact_max * (kind.body.radius + r)
 
 
 def one_per_target(xp, ids, targets, hit):

@@ -12,20 +12,9 @@ import math
 import os
 from pathlib import Path
 
+from ..plots import STYLE
 from .immunotype import CENTRE_INFLAMED, MARGIN_EXCLUDED
 
-STYLE = {
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.labelsize": 9,
-    "legend.fontsize": 8,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "axes.grid": True,
-    "grid.alpha": 0.3,
-    "lines.linewidth": 1.6,
-    "svg.fonttype": "none",
-}
 PLOT_NAME = "metrics.png"
 
 
