@@ -99,7 +99,8 @@ def therapy_events(scenario: dict[str, Any]) -> list[TherapyEvent]:
     return sorted(events, key=lambda e: e.time)
 
 
-def _time_scale(t_max: float) -> tuple[float, str]:
+def time_scale(t_max: float) -> tuple[float, str]:
+    """Divisor and unit label (min, h or d) that suit an axis running to ``t_max`` [min]."""
     if t_max >= 2 * 1440:
         return 1440.0, "d"
     if t_max >= 180:
@@ -252,7 +253,7 @@ def population_figure(run: str | os.PathLike | Run, *, title: str | None = None)
     run = run if isinstance(run, Run) else open_run(run)
     c = run_curves(run)
     t_all = np.concatenate([c.snapshot_times, c.kind_times, c.field_times])
-    scale, unit = _time_scale(float(t_all.max(initial=0.0)))
+    scale, unit = time_scale(float(t_all.max(initial=0.0)))
     panels: list[str] = []
     if c.kinds:
         panels += ["kinds", "states"]

@@ -212,12 +212,7 @@ class CD8(Recruiting, Kind):
             weight=s,
             can_attach=pop["exhaustion"] < 1.0,
             kill_rate=kill_rate,
-            attach_rate=p.attach_rate,
-            contact_full=p.contact_full,
-            contact_max=p.contact_max,
-            detach_rate=p.detach_rate,
             buffers=self._buffers,
-            cause=self.name,
         )
         rows = e.rows
         if int(rows.shape[0]):

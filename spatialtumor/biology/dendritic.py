@@ -80,14 +80,7 @@ class Dendritic(Recruiting, Kind):
                 f"exchange.{params.antigen_field}",
                 "dendritic cells take up antigen: give an uptake rate [1/min]",
             )
-        if params.lymph_node is not None:
-            comps = ctx.compartments or {}
-            if params.lymph_node not in comps:
-                known = ", ".join(comps) or "none"
-                raise KindError(
-                    "params.lymph_node",
-                    f"unknown compartment {params.lymph_node!r}; compartments: {known}",
-                )
+        ctx.compartment("params.lymph_node", params.lymph_node)
 
     def rules(self, layer):
         p = self.params

@@ -123,12 +123,7 @@ class NK(Recruiting, Kind):
             weight=w,
             can_attach=pop["kills"] < p.kill_capacity,
             kill_rate=kill_rate,
-            attach_rate=p.attach_rate,
-            contact_full=p.contact_full,
-            contact_max=p.contact_max,
-            detach_rate=p.detach_rate,
             buffers=self._buffers,
-            cause=self.name,
         )
         rows = e.rows
         if int(rows.shape[0]):

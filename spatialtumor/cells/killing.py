@@ -115,33 +115,28 @@ def attach_and_kill(
     weight,
     can_attach,
     kill_rate,
-    attach_rate: float,
-    contact_full: float,
-    contact_max: float,
-    detach_rate: float,
     buffers,
-    cause: str,
 ) -> Engagement:
     """One mechanics step of attachment, killing and detachment for the cells of ``kind``.
 
     Parameters
     ----------
     ctx, events : the step's context and events
-    kind : the killer kind (its ``index`` and ``name``); its cells have a ``target_id`` column
+    kind : the killer kind (its ``index``, ``name`` — recorded as the cause of its kills — and
+        :class:`AttachParams` ``params``: k_on, k_off and the contact distances); its cells
+        have a ``target_id`` column
     searching, engaged : its state codes for searching and attached cells
     weight : (N,) float64 — how strongly each row is a target (0: never) [1]
     can_attach : (N,) bool — cells that may attach now (searching and able)
     kill_rate : ``kill_rate(rows, targets) -> (M,)`` killing rate of attached cells [1/min]
-    attach_rate : k_on [1/min]; detach_rate : k_off [1/min]
-    contact_full, contact_max : contact distances relative to the sum of the radii [-]
     buffers : :func:`spatialtumor.cells.contacts.make_buffers` of the kind
-    cause : name recorded with the kills
     """
     layer = ctx.layer
     pop = ctx.population
     xp = ctx.xp
     dt = ctx.dt
     n = pop.size
+    par: AttachParams = kind.params
     mine = pop["alive"] & (pop["kind"] == kind.index)
     rows = xp.nonzero(mine & (pop["state"] == engaged))[0]
     m = int(rows.shape[0])
@@ -155,7 +150,7 @@ def attach_and_kill(
         # the contact search that attached the pair
         g = pop["position"][rows] - pop["position"][t]
         d = xp.sqrt(g[:, 0] * g[:, 0] + g[:, 1] * g[:, 1] + g[:, 2] * g[:, 2]).astype(np.float64)
-        reach = contact_max * (pop["radius"][rows] + pop["radius"][t]).astype(np.float64)
+        reach = par.contact_max * (pop["radius"][rows] + pop["radius"][t]).astype(np.float64)
         ok = found & (weight[t] > 0) & (d < reach)
         targets = t
         rate = xp.where(ok, kill_rate(rows, t), 0.0)
@@ -164,9 +159,9 @@ def attach_and_kill(
         win = one_per_target(xp, ids, t, hit)
         killed = xp.zeros(m, dtype=bool)
         if int(win.shape[0]):
-            done = layer.kill(ctx, t[win], killers=rows[win], cause=cause)
+            done = layer.kill(ctx, t[win], killers=rows[win], cause=kind.name)
             killed[win] = done
-        off = ctx.uniform(ids, "detachment") < -math.expm1(-detach_rate * dt)
+        off = ctx.uniform(ids, "detachment") < -math.expm1(-par.detach_rate * dt)
         leave = ~ok | killed | off
         gone = xp.zeros(n, dtype=bool)
         gone[rows] = leave
@@ -175,8 +170,10 @@ def attach_and_kill(
     query = xp.nonzero(mine & can_attach & (pop["state"] == searching))[0]
     attached = query[:0]
     if int(query.shape[0]):
-        p = find_partners(ctx, query, weight, contact_full, contact_max, "attachment", buffers)
-        on = p.attached(attach_rate * dt)
+        p = find_partners(
+            ctx, query, weight, par.contact_full, par.contact_max, "attachment", buffers
+        )
+        on = p.attached(par.attach_rate * dt)
         attached = query[on]
         if int(attached.shape[0]):
             mask = xp.zeros(n, dtype=bool)

@@ -158,15 +158,20 @@ class CheckContext:
                 key, f"kind {name!r} has no state {state!r}; states: {', '.join(cls.states)}"
             )
 
+    def compartment(self, key: str, name: str | None) -> None:
+        """Raise :class:`KindError` if ``name`` (not None) is not a compartment of the scenario."""
+        comps = self.compartments or {}
+        if name is not None and name not in comps:
+            known = ", ".join(comps) or "none"
+            raise KindError(key, f"unknown compartment {name!r}; compartments: {known}")
+
     def output(self, key: str, spec: str | None) -> None:
         """``spec`` is ``"<compartment>.<output>"`` of the scenario (None passes)."""
         if spec is None:
             return
-        comps = self.compartments or {}
         name, _, out = spec.partition(".")
-        if name not in comps:
-            known = ", ".join(comps) or "none"
-            raise KindError(key, f"unknown compartment {name!r}; compartments: {known}")
+        self.compartment(key, name)
+        comps = self.compartments
         if out not in comps[name]:
             outs = ", ".join(comps[name])
             raise KindError(key, f"compartment {name!r} has no output {out!r}; outputs: {outs}")

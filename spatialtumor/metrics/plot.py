@@ -12,18 +12,10 @@ import math
 import os
 from pathlib import Path
 
-from ..plots import STYLE
+from ..plots import STYLE, time_scale
 from .immunotype import CENTRE_INFLAMED, MARGIN_EXCLUDED
 
 PLOT_NAME = "metrics.png"
-
-
-def _time_scale(t_max: float) -> tuple[float, str]:
-    if t_max >= 2 * 1440:
-        return 1440.0, "d"
-    if t_max >= 180:
-        return 60.0, "h"
-    return 1.0, "min"
 
 
 def _series(df, quantity: str, **match):
@@ -59,7 +51,7 @@ def metrics_figure(df, vocabulary=None, *, title: str | None = None):
     def colour(kind: str, i: int):
         return colours.get(kind, cycle[i % len(cycle)])
 
-    scale, unit = _time_scale(float(df["time_min"].max()) if len(df) else 0.0)
+    scale, unit = time_scale(float(df["time_min"].max()) if len(df) else 0.0)
     with matplotlib.rc_context(STYLE):
         fig = Figure(figsize=(8.6, 9.0), layout="constrained")
         ax = fig.subplots(3, 2).ravel()
