@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .backends import Backend, cupy_status, get_backend
 from .clock import Clock
+from .doses import Dosing, dose_state
 from .fields import Boundary, Fields, Species
 from .grid import Grid
 from .guard import Guard
@@ -74,8 +75,18 @@ def build_simulation(
     )
     # compartments first: their processes run before the cells' on the phenotype clock,
     # so cells read outputs advanced over the interval that just ended
+    from .build_cells import vessel_mask
+
+    vessels = vessel_mask(grid, spec.vessels)
+    if spec.therapy.doses:
+        # before the compartments: a dose due in a phenotype interval enters over it
+        states = [dose_state(d, spec.compartments[d.into]) for d in spec.therapy.doses]
+        sim.dosing = Dosing(spec.therapy.doses, sim.compartments, states)
+        sim.processes.append(sim.dosing)
+        sim.stateful["dosing"] = sim.dosing
     for name, c in spec.compartments.items():
         comp = c.model_class.build(name, c.params)
+        c.model_class.attach(sim, comp, c.params, vessels)
         sim.compartments[name] = comp
         sim.processes.append(comp)
         sim.stateful[f"compartment_{name}"] = comp

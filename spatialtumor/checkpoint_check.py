@@ -257,6 +257,7 @@ def check_contents(attrs: dict[str, Any], node: Node, scenario, where: str) -> N
         where,
         spec.cells is not None,
         {f"compartment_{n}": c.model_class.states for n, c in spec.compartments.items()},
+        len(spec.therapy.doses),
     )
 
 
@@ -337,10 +338,13 @@ def _check_population(node: Node, kinds: list[str], what: str) -> None:
         raise CheckpointError(f"{what}/columns/state: codes must be >= 0")
 
 
-def _check_process(node: Node, where: str, has_cells: bool, compartments=None) -> None:
+def _check_process(
+    node: Node, where: str, has_cells: bool, compartments=None, doses: int = 0
+) -> None:
     compartments = compartments or {}
     allowed = ({"cells"} if has_cells else set()) | set(compartments)
-    for name in compartments:
+    allowed |= {"dosing"} if doses else set()
+    for name in [*compartments, *(["dosing"] if doses else [])]:
         if name not in node.groups:
             raise CheckpointError(f"{where}: /process/{name} is missing")
     for name, g in node.groups.items():
@@ -349,6 +353,9 @@ def _check_process(node: Node, where: str, has_cells: bool, compartments=None) -
         if name in compartments:
             _check_compartment(g, f"{where}: /process/{name}", len(compartments[name]))
             continue
+        if name == "dosing":
+            _check_dosing(g, f"{where}: /process/dosing", doses)
+            continue
         for sub, sg in g.groups.items():
             values = _json_attrs(sg, f"{where}: /process/{name}/{sub}")
             for k, v in values.items():
@@ -356,6 +363,19 @@ def _check_process(node: Node, where: str, has_cells: bool, compartments=None) -
                     raise CheckpointError(
                         f"{where}: /process/{name}/{sub}: '{k}' must be a finite number"
                     )
+
+
+def _check_dosing(g: Node, what: str, doses: int) -> None:
+    """The schedule's state: doses given (integers ≥ 0) and amounts delivered, per table."""
+    for key, kind in (("given", "i"), ("delivered", "f")):
+        if key not in g.datasets:
+            raise CheckpointError(f"{what}: dataset '{key}' is missing")
+        a = g.datasets[key][0]
+        if a.shape != (doses,) or a.dtype.kind != kind:
+            raise CheckpointError(f"{what}/{key}: {a.dtype} {a.shape}; expected ({doses},)")
+        _check_finite(a, f"{what}/{key}")
+        if np.any(a < 0):
+            raise CheckpointError(f"{what}/{key}: values must be >= 0")
 
 
 def _check_compartment(g: Node, what: str, n_states: int) -> None:

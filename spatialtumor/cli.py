@@ -244,6 +244,20 @@ def _summary(sim, start_step, run_path):
     click.echo(line + ")")
     for text in _cell_summary(sim):
         click.echo(text)
+    if sim.dosing is not None:
+        d = sim.dosing
+        given = ", ".join(
+            f"{dose.name} {int(n)}/{dose.count}" for dose, n in zip(d.doses, d.given, strict=True)
+        )
+        click.echo(f"therapy: doses given {given}")
+    for comp in sim.compartments.values():
+        click.echo(
+            f"{comp.name}: "
+            + ", ".join(
+                f"{ob.name.removeprefix(comp.name + '_')} {ob.value:.4g}"
+                for ob in comp.observables()
+            )
+        )
     click.echo(f"output: {run_path}")
 
 

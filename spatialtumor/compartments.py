@@ -189,6 +189,8 @@ class CompartmentModel:
     Params: ClassVar[type[BaseModel]]
     outputs: ClassVar[tuple[str, ...]] = ()
     states: ClassVar[tuple[str, ...]] = ()
+    #: the state a ``[[therapy.doses]]`` entry fills unless it names one (None: must name it)
+    dose_state: ClassVar[str | None] = None
 
     @classmethod
     def check(cls, name: str, params: BaseModel, ctx) -> None:
@@ -197,6 +199,11 @@ class CompartmentModel:
     @classmethod
     def build(cls, name: str, params: BaseModel) -> Compartment:
         raise NotImplementedError
+
+    @classmethod
+    def attach(cls, sim, comp: Compartment, params: BaseModel, vessels) -> None:
+        """Couple the built compartment to the tissue (e.g. a source in the vessel voxels);
+        ``vessels`` is the (nz, ny, nx) bool host mask of vessel voxels or None."""
 
 
 class CompartmentRegistry:

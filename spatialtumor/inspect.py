@@ -109,6 +109,17 @@ def _reported(run) -> Readable:
     return out
 
 
+def _schedule(scenario: dict) -> Listing:
+    """Every scheduled dose of the run's scenario as ``"t min: label amount"``."""
+    from .doses import TherapySpec, schedule_rows
+
+    try:
+        therapy = TherapySpec.model_validate(scenario.get("therapy", {}))
+    except ValueError:  # a scenario written by an older version
+        return Listing()
+    return Listing(f"{t:g} min: {label} {amount:g}" for t, label, amount in schedule_rows(therapy))
+
+
 def _checkpoints(run_dir: Path) -> Readable:
     folder = run_dir / "checkpoints"
     files = sorted(p for p in folder.glob("checkpoint_*.h5") if CHECKPOINT_PATTERN.match(p.name))
@@ -140,7 +151,8 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         ``grid`` (shape, spacing [µm], origin [µm]), ``fields`` (name → units),
         ``snapshots`` (count), ``snapshot_times_min``, ``last_time_min``, ``last_step``,
         ``cells_last`` (``"kind/state"`` → count at the last snapshot), ``kinds``,
-        ``kind_models``, ``reported_last`` (the kinds' reported numbers in the last table row),
+        ``kind_models``, ``therapy`` (every scheduled dose), ``reported_last`` (the kinds'
+        reported numbers in the last table row),
         ``checkpoints`` (count, files, steps, times [min]), ``disk`` (bytes per part and
         total), ``versions``, ``created``, ``timeseries_rows``, ``sidecar``.
     """
@@ -197,6 +209,7 @@ def run_summary(run_dir: Path) -> dict[str, Any]:
         "cells_last": Counts(last.counts()),
         "reported_last": _reported(run),
         "checkpoints": _checkpoints(run_dir),
+        "therapy": _schedule(scenario),
         "timeseries_rows": int(len(ts)),
         "sidecar": str(run.sidecar.name) if run.sidecar.exists() else "missing",
         "disk": disk,

@@ -15,7 +15,7 @@ snapshots' vocabulary. Tumour size is shown as the equivalent-sphere radius
 ``√(5/3)·R_g`` [µm] (``R_g`` the radius of gyration of all tumour cells; equal to the radius
 for a uniformly filled ball). Quantities the kinds report to the time series (kills per
 interval, attached T cells, mean antigen and PD-L1, …) get one panel each, as described by
-``RUN/timeseries.json``. Therapy events listed in the scenario's ``[therapy]`` table, if any,
+``RUN/timeseries.json``. The doses of the scenario's ``[[therapy.doses]]`` schedule, if any,
 are marked on every panel.
 """
 
@@ -32,7 +32,6 @@ from .runs import Run, open_run
 
 #: line style of a kind's state, by its code (0 solid, 1 dashed, …)
 STATE_STYLES = ("-", "--", ":", "-.")
-TIME_KEYS = ("time", "times", "start", "at", "t")
 #: matplotlib settings of every figure the project draws
 STYLE = {
     "font.size": 9,
@@ -57,46 +56,18 @@ class TherapyEvent:
 
 
 def therapy_events(scenario: dict[str, Any]) -> list[TherapyEvent]:
-    """Therapy events of a resolved scenario (an empty list when it has no ``[therapy]``).
+    """Every dose of a resolved scenario's ``[[therapy.doses]]`` schedule, in time order
+    (an empty list when it has none or was written by a version without schedules)."""
+    from .doses import TherapySpec, schedule_rows
 
-    Accepts a ``[therapy]`` table or ``[[therapy]]`` list whose entries (possibly nested one
-    level, e.g. ``[therapy.antiPD1]``) give a time [min] as ``time``/``start``/``at`` (or a
-    list ``times``), optionally repeated ``doses`` times every ``every`` (or ``interval``)
-    minutes; the label is ``name``, ``drug``, ``field`` or the table's key.
-    """
-    therapy = scenario.get("therapy") if isinstance(scenario, dict) else None
-    if not therapy:
+    raw = scenario.get("therapy") if isinstance(scenario, dict) else None
+    if not raw:
         return []
-    items: list[tuple[str, Any]] = []
-    if isinstance(therapy, list):
-        items = [(f"dose {i + 1}", t) for i, t in enumerate(therapy)]
-    elif isinstance(therapy, dict):
-        if any(k in therapy for k in TIME_KEYS):
-            items = [("therapy", therapy)]
-        else:
-            for key, value in therapy.items():
-                if isinstance(value, list):
-                    items += [(key, v) for v in value]
-                else:
-                    items.append((key, value))
-    events: list[TherapyEvent] = []
-    for key, entry in items:
-        if not isinstance(entry, dict):
-            continue
-        label = str(entry.get("name") or entry.get("drug") or entry.get("field") or key)
-        times: list[float] = []
-        for k in TIME_KEYS:
-            v = entry.get(k)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                times.append(float(v))
-            elif isinstance(v, list):
-                times += [float(x) for x in v if isinstance(x, (int, float))]
-        every = entry.get("every", entry.get("interval"))
-        doses = entry.get("doses", entry.get("count"))
-        if times and isinstance(every, (int, float)) and isinstance(doses, int) and doses > 1:
-            times = [times[0] + i * float(every) for i in range(doses)]
-        events += [TherapyEvent(t, label) for t in times]
-    return sorted(events, key=lambda e: e.time)
+    try:
+        therapy = TherapySpec.model_validate(raw)
+    except ValueError:
+        return []
+    return [TherapyEvent(t, label) for t, label, _amount in schedule_rows(therapy)]
 
 
 def time_scale(t_max: float) -> tuple[float, str]:

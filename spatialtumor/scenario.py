@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .cells_spec import CellsSpec
 from .clock import Clock
 from .compartment_spec import CompartmentSpec, resolve_compartments
+from .doses import TherapySpec, check_doses
 from .inputs import MAX_DEPTH, InputError, check_depth, parse_value, read_toml
 from .limits import MAX_MAGNITUDE, MAX_SEED, MIN_SPACING, duration_steps, first_out_of_range
 from .spec_errors import SpecKeyError, describe_error
@@ -209,6 +210,7 @@ class ScenarioSpec(Spec):
     vessels: list[VesselSpec] = Field(default_factory=list)
     compartments: dict[str, CompartmentSpec] = Field(default_factory=dict)
     cells: CellsSpec | None = None
+    therapy: TherapySpec = TherapySpec()
     output: OutputSpec = OutputSpec()
     blowup: BlowupSpec = BlowupSpec()
 
@@ -435,6 +437,9 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
             c.model_class.check(name, c.params, ctx)
         except KindError as exc:
             raise ScenarioError(source, f"compartments.{name}.{exc.key}", exc.message) from None
+    bad = check_doses(spec.therapy, spec.compartments, spec.run.stop)
+    if bad is not None:
+        raise ScenarioError(source, *bad)
     need = estimate_bytes(spec, itemsize=4)
     have = host_memory_bytes()
     if need > have:

@@ -77,6 +77,8 @@ class Simulation:
         self.cells = None
         #: name → :class:`~spatialtumor.compartments.Compartment` (lymph node, plasma, …)
         self.compartments: dict = {}
+        #: the :class:`~spatialtumor.doses.Dosing` of the therapy schedule, if any
+        self.dosing = None
         self._clock = clock
         self.stop = float(stop)
         self.info = info or RunInfo()

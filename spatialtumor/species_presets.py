@@ -78,6 +78,14 @@ PRESETS: dict[str, Preset] = {
         "D of a 20–50 kDa protein in tissue (Stokes–Einstein, hindered); t½ ≈ 8 h "
         "(antigen degradation 2/day, spQSP-IO)",
     ),
+    "antibody": Preset(
+        600.0,
+        2.0e-5,
+        "nM",
+        "therapeutic IgG antibody (anti-PD-1, anti-PD-L1, anti-CTLA-4) in the interstitium",
+        "D ≈ 1e-7 cm²/s of IgG in tumour interstitium (Pluen 2001); t½ ≈ 24 d, the "
+        "FcRn-protected terminal half-life (Ahamadi 2017)",
+    ),
 }
 
 

@@ -5,7 +5,7 @@ A scenario selects a kind by its model name (``[cells.kinds.t8] model = "cd8"``)
 
 from ..cells.kinds import KindRegistry
 from ..compartments import CompartmentRegistry
-from . import cd8, dendritic, inert, lymph_node, macrophage, nk, treg, tumour
+from . import cd8, dendritic, inert, lymph_node, macrophage, nk, pharmacokinetics, treg, tumour
 
 KINDS = KindRegistry()
 KINDS.add(inert.Inert)
@@ -18,5 +18,6 @@ KINDS.add(dendritic.Dendritic)
 
 COMPARTMENTS = CompartmentRegistry()
 COMPARTMENTS.add(lymph_node.LymphNode)
+COMPARTMENTS.add(pharmacokinetics.AntibodyPK)
 
 __all__ = ["COMPARTMENTS", "KINDS"]

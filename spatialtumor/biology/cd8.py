@@ -25,6 +25,7 @@ from ..cells.contacts import find_partners, make_buffers
 from ..cells.killing import AttachParams, attach_and_kill, contact_reach, target_table
 from ..cells.kinds import suppressor_table
 from ..cells.layer import mean_of
+from ..cells.occupancy import OccupancyParams, occupancy_step
 from ..cells.recruitment import Recruiting, RecruitmentParams
 
 SEARCHING, ENGAGED, EXHAUSTED = 0, 1, 2
@@ -93,6 +94,9 @@ class CD8Params(AttachParams, RecruitmentParams):
     exhaustion_suppression_boost: float = Field(
         1.0, ge=0, description="exhaustion rises (1 + b (1 − f)) times faster when suppressed"
     )
+    pd1_blockade: OccupancyParams | None = Field(
+        None, description="an anti-PD-1 drug field binding PD-1 (None: no drug)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -125,13 +129,15 @@ class CD8(Recruiting, Kind):
     @classmethod
     def check(cls, name, params, body, ctx: CheckContext) -> None:
         for i, t in enumerate(params.targets):
-            ctx.kind(f"params.targets.{i}", t, columns=("antigen", "mhc", "pdl1"))
+            ctx.kind(f"params.targets.{i}", t, columns=("antigen", "mhc", "pdl1", "pdl1_blocked"))
         for i, s in enumerate(params.suppressors):
             ctx.kind_state(f"params.suppressors.{i}", s)
         ctx.field("params.il2_field", params.il2_field)
         ctx.field("params.tgfb_field", params.tgfb_field)
         ctx.field("params.il10_field", params.il10_field)
         ctx.output("params.recruitment_from", params.recruitment_from)
+        if params.pd1_blockade is not None:
+            ctx.field("params.pd1_blockade.field", params.pd1_blockade.field)
         cls.check_recruitment(params, ctx)
 
     def contact_distance(self, kinds) -> float:
@@ -153,6 +159,8 @@ class CD8(Recruiting, Kind):
             Rule(self.exhaust, "phenotype", Stage.STATE, "T-cell exhaustion"),
             Rule(self.live_and_divide, "phenotype", Stage.FATE, "T-cell death and division"),
         ]
+        if p.pd1_blockade is not None:
+            rules.insert(0, Rule(self.block_pd1, "phenotype", Stage.SENSE, "anti-PD-1 binding"))
         recruiting = self.recruitment_rule(
             layer, p.recruitment_rate > 0 or bool(p.recruitment_from)
         )
@@ -197,7 +205,8 @@ class CD8(Recruiting, Kind):
 
         def kill_rate(rows, t):
             pd1_free = pop["pd1"][rows] * (1.0 - pop["pd1_blocked"][rows])
-            b = pop["pdl1"][t].astype(np.float64) * pd1_free
+            pdl1_free = pop["pdl1"][t].astype(np.float64) * (1.0 - pop["pdl1_blocked"][t])
+            b = pdl1_free * pd1_free
             brake = 1.0 / (1.0 + (b / p.pd1_half_inhibition) ** p.pd1_hill)
             vigour = xp.maximum(1.0 - pop["exhaustion"][rows], 0.0)
             return p.kill_rate * vigour * s[t] * brake * damp[rows]
@@ -229,6 +238,16 @@ class CD8(Recruiting, Kind):
             pop["kills"][rows] = pop["kills"][rows] + e.killed
         if int(e.attached.shape[0]):
             pop["contact_time"][e.attached] = 0.0
+
+    def block_pd1(self, ctx, events) -> None:
+        """PD-1 occupancy by the anti-PD-1 field (:mod:`~spatialtumor.cells.occupancy`)."""
+        p = self.params.pd1_blockade
+        pop = ctx.population
+        xp = ctx.xp
+        mine = pop["alive"] & (pop["kind"] == self.index)
+        col = pop["pd1_blocked"]
+        new = occupancy_step(xp, col, ctx.field_at(p.field), p, ctx.dt)
+        col[...] = xp.where(mine, new, col)
 
     def suppression(self, ctx):
         """Factor ``f`` (N,) scaling killing and division:
@@ -290,9 +309,15 @@ class CD8(Recruiting, Kind):
         xp = pop.xp
         mine = pop["alive"] & (pop["kind"] == self.index)
         attached = xp.sum((mine & (pop["state"] == ENGAGED)).astype(np.float64))
-        stats = xp.stack([attached, mean_of(xp, pop["exhaustion"], mine)])
-        a, e = (float(v) for v in pop.backend.asnumpy(stats))
-        return [
+        stats = xp.stack(
+            [attached, mean_of(xp, pop["exhaustion"], mine), mean_of(xp, pop["pd1_blocked"], mine)]
+        )
+        a, e, b = (float(v) for v in pop.backend.asnumpy(stats))
+        out = [
             Observable(f"{self.name}_attached", a, f"{self.name}: attached to a target", "cells"),
             Observable(f"{self.name}_exhaustion_mean", e, f"{self.name}: mean exhaustion", "1"),
         ]
+        if self.params.pd1_blockade is not None:
+            panel = f"{self.name}: PD-1 occupied by the drug"
+            out.append(Observable(f"{self.name}_pd1_occupancy", b, panel, "1"))
+        return out

@@ -60,6 +60,8 @@ class LymphNode(CompartmentModel):
     Params = LymphNodeParams
     states = ("antigen", "primed")
     outputs = ("effector_outflow",)
+    #: a vaccine (peptide or antigen-loaded dendritic cells) is a dose of presented antigen
+    dose_state = "antigen"
 
     @classmethod
     def build(cls, name: str, p: LymphNodeParams) -> Compartment:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .. import random as rnd
 from ..cells import CheckContext, Column, Kind, Observable, Rule, Stage
 from ..cells.layer import mean_of
+from ..cells.occupancy import OccupancyParams, occupancy_step
 
 
 class TumourParams(BaseModel):
@@ -65,6 +66,9 @@ class TumourParams(BaseModel):
     pdl1_rate: float = Field(
         1.0 / 360.0, ge=0, description="rate PD-L1 approaches its IFN-γ set point [1/min]"
     )
+    pdl1_blockade: OccupancyParams | None = Field(
+        None, description="an anti-PD-L1 drug field binding PD-L1 (None: no drug)"
+    )
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -89,18 +93,33 @@ class Tumour(Kind):
         Column("antigen", "float", (), 0.0, "1", "antigen level (heritable)"),
         Column("mhc", "float", (), 0.0, "1", "MHC-I level, 0 when lost (heritable)"),
         Column("pdl1", "float", (), 0.0, "1", "PD-L1 level (basal plus IFN-γ induced)"),
+        Column("pdl1_blocked", "float", (), 0.0, "1", "fraction of PD-L1 bound by a drug"),
     )
 
     @classmethod
     def check(cls, name, params, body, ctx: CheckContext) -> None:
         ctx.field("params.oxygen_field", params.oxygen_field)
         ctx.field("params.ifng_field", params.ifng_field)
+        if params.pdl1_blockade is not None:
+            ctx.field("params.pdl1_blockade.field", params.pdl1_blockade.field)
 
     def rules(self, layer):
         rules = [Rule(self.growth_and_death, "phenotype", Stage.FATE, "tumour growth and death")]
         if self.params.ifng_field is not None:
             rules.insert(0, Rule(self.pdl1_response, "phenotype", Stage.STATE, "PD-L1 response"))
+        if self.params.pdl1_blockade is not None:
+            rules.insert(0, Rule(self.block_pdl1, "phenotype", Stage.SENSE, "anti-PD-L1 binding"))
         return rules
+
+    def block_pdl1(self, ctx, events) -> None:
+        """PD-L1 occupancy by the anti-PD-L1 field (:mod:`~spatialtumor.cells.occupancy`)."""
+        p = self.params.pdl1_blockade
+        pop = ctx.population
+        xp = ctx.xp
+        mine = pop["alive"] & (pop["kind"] == self.index)
+        col = pop["pdl1_blocked"]
+        new = occupancy_step(xp, col, ctx.field_at(p.field), p, ctx.dt)
+        col[...] = xp.where(mine, new, col)
 
     # rules ------------------------------------------------------------------------------
     def pdl1_response(self, ctx, events) -> None:

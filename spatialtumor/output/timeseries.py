@@ -167,6 +167,8 @@ class TimeSeriesWriter:
         observables = layer.observables() if layer is not None else []
         for comp in getattr(sim, "compartments", {}).values():
             observables += comp.observables()
+        if getattr(sim, "dosing", None) is not None:
+            observables += sim.dosing.observables()
         if observables:
             for ob in observables:
                 if ob.counter:

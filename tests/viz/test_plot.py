@@ -11,11 +11,13 @@ from spatialtumor.plots import population_figure, save_plots, therapy_events
 from spatialtumor.runs import open_run, write_synthetic_run
 
 THERAPY = """title = "Treated"
-[therapy.antiPD1]
-drug = "anti-PD-1"
-start = 30.0
+[[therapy.doses]]
+into = "plasma"
+label = "anti-PD-1"
+amount = 200.0
+at = 30.0
 every = 60.0
-doses = 2
+count = 2
 """
 
 
@@ -82,7 +84,10 @@ def test_fields_only_run(tmp_path):
 
 def test_therapy_event_forms():
     assert therapy_events({}) == []
-    ev = therapy_events({"therapy": {"time": 10.0, "drug": "x"}})
-    assert [(e.time, e.label) for e in ev] == [(10.0, "x")]
-    ev = therapy_events({"therapy": [{"times": [5, 1], "name": "y"}]})
-    assert [e.time for e in ev] == [1.0, 5.0]
+    doses = [
+        {"into": "plasma", "amount": 1.0, "at": 50.0, "label": "x"},
+        {"into": "ln", "amount": 2.0, "at": 10.0, "every": 30.0, "count": 2},
+    ]
+    ev = therapy_events({"therapy": {"doses": doses}})
+    assert [(e.time, e.label) for e in ev] == [(10.0, "ln"), (40.0, "ln"), (50.0, "x")]
+    assert therapy_events({"therapy": {"unknown": 1}}) == []

@@ -1,0 +1,172 @@
+"""Dosing schedules: ``[[therapy.doses]]`` tables giving amounts into compartments.
+
+::
+
+    [[therapy.doses]]
+    into = "plasma"        # a compartment (its model's dose state, or ``state = "..."``)
+    amount = 200.0         # [that state's units], e.g. mg of antibody
+    at = 1440.0            # first dose [min]
+    every = 30240.0        # [min] between doses (3 weeks); 0: a single dose
+    count = 4              # doses in all
+
+Dose ``k`` of a table is due at ``T = at + k·every``. The compartments advance on the
+phenotype clock, interval by interval; a dose due in the interval ``[t, t + dt_phenotype)``
+enters its compartment at a constant rate over that interval (an infusion of
+``dt_phenotype`` minutes starting at or just before ``T``; amounts are conserved). Which
+doses were given is checkpointed, so a run restarted in the middle of a schedule continues
+it exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .cells.kinds import Observable
+
+
+class DoseSpec(BaseModel):
+    """One ``[[therapy.doses]]`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    into: str = Field(description="compartment receiving the dose")
+    state: str | None = Field(None, description="state dosed (default: the model's dose state)")
+    amount: float = Field(description="amount per dose [the state's units]")
+    at: float = Field(description="time of the first dose [min]")
+    every: float = Field(0.0, description="interval between doses [min]; 0: one dose")
+    count: int = Field(1, description="number of doses")
+    label: str = Field("", description="name on plots (default: the compartment)")
+
+    @field_validator("amount")
+    @classmethod
+    def _amount(cls, v):
+        if not v > 0:
+            raise ValueError(f"a dose must be a positive amount, got {v}")
+        return v
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, v):
+        if v < 0:
+            raise ValueError(f"dose at {v} min is in the past: the run starts at 0 min")
+        return v
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v):
+        if v < 0:
+            raise ValueError(f"the interval between doses must be >= 0 min, got {v}")
+        return v
+
+    @field_validator("count")
+    @classmethod
+    def _count(cls, v):
+        if v < 1:
+            raise ValueError(f"count must be at least 1, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _repeated(self):
+        if self.count > 1 and self.every == 0:
+            raise ValueError(f"{self.count} doses need an interval: set every > 0 min")
+        return self
+
+    def times(self) -> list[float]:
+        """Times of every dose [min]."""
+        return [self.at + k * self.every for k in range(self.count)]
+
+    @property
+    def name(self) -> str:
+        return self.label or self.into
+
+
+class TherapySpec(BaseModel):
+    """The ``[therapy]`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    doses: list[DoseSpec] = Field(default_factory=list)
+
+
+def dose_state(dose: DoseSpec, compartment_spec) -> str | None:
+    """The state a dose enters: its own ``state`` or its compartment model's dose state."""
+    return dose.state or getattr(compartment_spec.model_class, "dose_state", None)
+
+
+def check_doses(therapy: TherapySpec, compartments: dict, stop: float) -> tuple[str, str] | None:
+    """``(key, message)`` of the first dose naming an unknown compartment or state, or one
+    that is due only after the run stops; None when all are fine."""
+    for i, d in enumerate(therapy.doses):
+        key = f"therapy.doses.{i}"
+        if d.into not in compartments:
+            known = ", ".join(compartments) or "none"
+            return f"{key}.into", f"unknown compartment {d.into!r}; compartments: {known}"
+        cls = compartments[d.into].model_class
+        state = dose_state(d, compartments[d.into])
+        if state is None:
+            return (
+                f"{key}.state",
+                f"model {cls.model!r} has no dose state; name one of {cls.states}",
+            )
+        if state not in cls.states:
+            states = ", ".join(cls.states)
+            return f"{key}.state", f"model {cls.model!r} has no state {state!r}; states: {states}"
+        if d.at > stop:
+            return f"{key}.at", f"first dose at {d.at} min comes after the run stops ({stop} min)"
+    return None
+
+
+class Dosing:
+    """The phenotype-clock process that delivers the doses of a schedule."""
+
+    clock = "phenotype"
+
+    def __init__(self, doses: list[DoseSpec], compartments: dict, states: list[str]):
+        """``compartments``: name → Compartment; ``states``: the state each dose enters."""
+        self.doses = list(doses)
+        self.compartments = compartments
+        self.states = list(states)
+        self.given = np.zeros(len(self.doses), dtype=np.int64)
+        self.delivered = np.zeros(len(self.doses))
+
+    def __call__(self, sim) -> None:
+        """Deliver the doses due before the end of the interval that just ended (the
+        compartments, run next, advance over it)."""
+        step = sim.step_index
+        dt = sim.clock.dt_diffusion
+        for i, d in enumerate(self.doses):
+            while self.given[i] < d.count:
+                due = d.at + self.given[i] * d.every
+                if math.ceil(due / dt - 1e-9) >= step:
+                    break
+                self.compartments[d.into].deliver(self.states[i], d.amount)
+                self.given[i] += 1
+                self.delivered[i] += d.amount
+
+    def observables(self) -> list[Observable]:
+        out = [Observable("doses_given", float(self.given.sum()), "therapy: doses", "doses", True)]
+        per: dict[tuple[str, str], float] = {}
+        for d, state, amount in zip(self.doses, self.states, self.delivered, strict=True):
+            per[d.into, state] = per.get((d.into, state), 0.0) + float(amount)
+        for (name, state), amount in per.items():
+            units = self.compartments[name].units.get(state, "")
+            panel = "therapy: amount dosed"
+            out.append(Observable(f"{name}_{state}_dosed", amount, panel, units, True))
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"given": self.given.copy(), "delivered": self.delivered.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.given = np.asarray(state["given"], dtype=np.int64).copy()
+        self.delivered = np.asarray(state["delivered"], dtype=np.float64).copy()
+
+
+def schedule_rows(therapy: TherapySpec) -> list[tuple[float, str, float]]:
+    """Every dose of a schedule as ``(time [min], label, amount)``, in time order."""
+    rows = [(t, d.name, d.amount) for d in therapy.doses for t in d.times()]
+    return sorted(rows, key=lambda r: r[0])
