@@ -169,8 +169,10 @@ class AgentKernels:
         nx, ny, nz = (int(d) for d in dims)
         # no fused multiply-adds: distances and sums round as in the NumPy twin, so the
         # counts and picks at the contact distance agree exactly
+        from .kernel_source import MODULE_OPTIONS
+
         fn = self._agent_function(
-            "contacts.cu", f"contact_search_{_suffix(dt)}", options=("--fmad=false",)
+            "contacts.cu", f"contact_search_{_suffix(dt)}", options=MODULE_OPTIONS["contacts.cu"]
         )
         fn(
             ((m + _BLOCK - 1) // _BLOCK,),
