@@ -201,11 +201,12 @@ __device__ void explicit_step_impl(const T* __restrict__ c, T* __restrict__ out,
   const int k = blockIdx.y;
   const int f = blockIdx.z;
   if (i >= nx || j >= ny) return;
-  const st::index_t offset = static_cast<st::index_t>(f) * nz * ny * nx;
+  // 64-bit voxel index and strides: one species may hold more than 2^31 voxels
+  const st::index_t sy = nx;
+  const st::index_t sz = static_cast<st::index_t>(ny) * nx;
+  const st::index_t offset = static_cast<st::index_t>(f) * nz * sz;
   const T* const cf = c + offset;
-  const int v = st::voxel_index(k, j, i, ny, nx);
-  const int sy = nx;
-  const int sz = ny * nx;
+  const st::index_t v = st::voxel_index(k, j, i, ny, nx);
   const T c0 = cf[v];
   const int* const kind = bc_kind + 6 * f;
   const T* const val = bc_value + 6 * f;

@@ -27,8 +27,11 @@ _MAX_GRID_YZ = 65535
 X_SWEEP_MODES = ("auto", "strided", "tiled", "resident")
 
 
-class KernelArgumentError(TypeError):
-    """An array given to a CUDA kernel has the wrong type, dtype, shape or layout."""
+class KernelArgumentError(TypeError, ValueError):
+    """An array given to a CUDA kernel has the wrong type, dtype, shape or layout.
+
+    Both a ``TypeError`` and a ``ValueError``: a wrong shape is caught as either, and no
+    kernel is launched with it."""
 
 
 def _check_array(a, name: str, dtype=None, shape=None):

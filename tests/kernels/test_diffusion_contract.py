@@ -382,6 +382,20 @@ def test_kernels_reject_bad_arguments(cuda_backend):
         )
     with pytest.raises(ValueError, match="axis"):
         k.lod_sweep(c, "w", *coeff)
+    # a wrong shape is a ValueError too, for every wrapper, and nothing is launched
+    assert issubclass(KernelArgumentError, ValueError)
+    before = len(getattr(xp, "launches", ()))
+    with pytest.raises(ValueError, match="shape"):
+        k.apply_sources(c, c[:, :1].copy(), c, 0.1)
+    with pytest.raises(ValueError, match="shape"):
+        k.lod_sweep(c, "y", *coeff)  # coefficients of x lines (4) for y lines (3)
+    explicit = [xp.zeros(n, xp.float32) for n in (3, 1, 1)]
+    bc = [xp.zeros((1, 6), xp.int32), xp.zeros((1, 6), xp.float32)]
+    with pytest.raises(ValueError, match="shape"):
+        k.explicit_step(c, xp.zeros((1, 2, 3, 5), xp.float32), 0.1, *explicit, *bc)
+    with pytest.raises(ValueError, match="shape"):
+        k.explicit_step(c, c.copy(), 0.1, *explicit, bc[0], xp.zeros((1, 5), xp.float32))
+    assert len(getattr(xp, "launches", ())) == before
 
 
 def test_transport_step_matches_numpy_backend(cuda_backend):
