@@ -1,6 +1,7 @@
 // Diffusion kernels. Reference twins (the specification) in spatialtumor/backends/reference.py:
 //   lod_sweep       <-> lod_sweep_f32 / lod_sweep_f64 (any axis, strided lines)
 //                       lod_sweep_rows_f32 / lod_sweep_rows_f64 (x axis, warp tiles in shared memory)
+//                       lod_sweep_cols_f32 / lod_sweep_cols_f64 (y, z axes, lines in shared memory)
 //   explicit_step   <-> explicit_step_f32 / explicit_step_f64
 //   apply_sources   <-> apply_sources_f32 / apply_sources_f64
 //
@@ -86,6 +87,55 @@ __device__ void lod_sweep_strided(T* __restrict__ c, int nf, st::index_t lines_p
   thomas_strided<T>(v, n, stride, cprime + static_cast<st::index_t>(f) * n,
                     inv_denom + static_cast<st::index_t>(f) * n, offdiag[f], rhs_lo[f],
                     rhs_hi[f]);
+}
+
+// y and z sweeps with whole lines resident in shared memory. Thread t of a block owns one
+// line (numbered as in lod_sweep_strided) and keeps it in column t of an n x blockDim.x
+// shared array: each value is read from global memory once (load) and written once (the
+// backward pass writes the solution straight out), where the strided sweep reads and writes
+// it twice. Consecutive lines start at consecutive voxels (st::line_start), so each load or
+// store instruction of a warp moves one coalesced segment; threads touch only their own
+// column (no barriers). The arithmetic is that of thomas_strided, in the same order.
+// Dynamic shared memory: n * blockDim.x values of T; 1D blocks.
+template <typename T>
+__device__ void lod_sweep_cols(T* __restrict__ c, int nf, st::index_t lines_per_species,
+                               st::index_t species_size, int n, st::index_t stride,
+                               st::index_t inner, st::index_t outer_stride,
+                               const T* __restrict__ cprime, const T* __restrict__ inv_denom,
+                               const T* __restrict__ offdiag, const T* __restrict__ rhs_lo,
+                               const T* __restrict__ rhs_hi) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const st::index_t line = st::global_thread_id();
+  if (line >= lines_per_species * nf) return;
+  T* const col = reinterpret_cast<T*>(smem_raw) + threadIdx.x;
+  const int w = static_cast<int>(blockDim.x);
+  const int f = static_cast<int>(line / lines_per_species);
+  const st::index_t l = line - f * lines_per_species;
+  T* const v = c + f * species_size + st::line_start(l, inner, outer_stride);
+  const T* const cp = cprime + static_cast<st::index_t>(f) * n;
+  const T* const inv = inv_denom + static_cast<st::index_t>(f) * n;
+  const T a = offdiag[f];
+  const T lo = rhs_lo[f];
+  const T hi = rhs_hi[f];
+#pragma unroll 8
+  for (int i = 0; i < n; ++i) col[i * w] = v[i * stride];
+  T prev = T(0);
+  for (int i = 0; i < n; ++i) {
+    T x = col[i * w];
+    if (i == 0) x += lo;
+    if (i == n - 1) x += hi;
+    if (i > 0) x -= a * prev;
+    x *= inv[i];
+    prev = x;
+    col[i * w] = x;
+  }
+  T next = prev;  // x_{n-1} = d'_{n-1}
+  v[(n - 1) * stride] = next;
+  for (int i = n - 2; i >= 0; --i) {
+    const T x = col[i * w] - cp[i] * next;
+    next = x;
+    v[i * stride] = x;
+  }
 }
 
 // Copy one 32-column tile of 32 consecutive rows between global memory and a shared tile,
@@ -251,6 +301,13 @@ __device__ void apply_sources_impl(T* __restrict__ values, const T* __restrict__
       const T* inv_denom, const T* offdiag, const T* rhs_lo, const T* rhs_hi) {                \
     lod_sweep_rows<T>(c, nrows, rows_per_species, nx, slots, cprime, inv_denom, offdiag,       \
                       rhs_lo, rhs_hi);                                                         \
+  }                                                                                            \
+  extern "C" __global__ void lod_sweep_cols_##SUFFIX(                                          \
+      T* c, int nf, long long lines_per_species, long long species_size, int n,                \
+      long long stride, long long inner, long long outer_stride, const T* cprime,              \
+      const T* inv_denom, const T* offdiag, const T* rhs_lo, const T* rhs_hi) {                \
+    lod_sweep_cols<T>(c, nf, lines_per_species, species_size, n, stride, inner, outer_stride,  \
+                      cprime, inv_denom, offdiag, rhs_lo, rhs_hi);                             \
   }                                                                                            \
   extern "C" __global__ void explicit_step_##SUFFIX(                                           \
       const T* c, T* out, int nz, int ny, int nx, T dt, const T* inv_h2, const T* diffusivity, \

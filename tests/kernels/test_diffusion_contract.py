@@ -339,6 +339,60 @@ def test_every_x_sweep_variant_is_checked(cuda_backend):
     _assert_rows(rows)
 
 
+@pytest.mark.parametrize("yz_sweep", ["strided", "resident", "auto"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_yz_sweep_variant_matches_twin(cuda_backend, yz_sweep, dtype):
+    from spatialtumor.backends.cupy_kernels import CupyKernels
+
+    be = Backend(
+        "cupy", cuda_backend.xp, CupyKernels(yz_sweep=yz_sweep), cuda_backend.dtype, "", ""
+    )
+    rows = []
+    for shape in [(2, 1, 1, 1), (3, 4, 5, 7), (2, 33, 17, 40), (1, 9, 70, 3)]:
+        rng = _rng("yz", shape, dtype, yz_sweep)
+        for axis, n in (("y", shape[2]), ("z", shape[1])):
+            coeff = checks.lod_coefficients(shape[0], n, rng, decay=False)
+            c0 = rng.uniform(0.0, 50.0, shape).astype(dtype)
+            host = [np.ascontiguousarray(a, dtype=dtype) for a in coeff]
+            want = c0.copy()
+            reference.lod_sweep(want, axis, *host)
+            c = be.xp.asarray(c0)
+            be.kernels.lod_sweep(c, axis, *(be.xp.asarray(a) for a in host))
+            got = be.asnumpy(c)
+            rows.append(checks.compare("lod_sweep", f"{axis} {yz_sweep}", got, want, shape, dtype))
+    _assert_rows(rows)
+    if hasattr(be.xp, "launches"):
+        cols = {name for name, *_ in be.xp.launches if name.startswith("lod_sweep_cols")}
+        assert bool(cols) == (yz_sweep != "strided")
+
+
+def test_emulated_resident_yz_lines_opt_in_or_fall_back(monkeypatch, emulator):
+    """float64 lines of 300 voxels need 75 KiB per block: opted in where the device allows
+    it ("resident"), strided under "auto" and on a device allowing less."""
+    from spatialtumor.backends.cupy_kernels import CupyKernels
+
+    shape = (1, 300, 2, 40)
+    for optin, mode, want in [
+        (232448, "resident", 300 * 32 * 8),
+        (232448, "auto", 0),
+        (64 * 1024, "resident", 0),
+    ]:
+        base = _emulated_backend(monkeypatch, emulator, optin=optin)
+        be = Backend("cupy", base.xp, CupyKernels(yz_sweep=mode), base.dtype, "", "")
+        assert be.kernels.yz_sweep_smem(300, 8) == want
+        rng = _rng("long z", mode, optin)
+        coeff = [np.ascontiguousarray(a) for a in checks.lod_coefficients(1, 300, rng, False)]
+        c0 = rng.uniform(0.0, 50.0, shape)
+        ref = c0.copy()
+        reference.lod_sweep(ref, "z", *coeff)
+        c = be.xp.asarray(c0)
+        be.kernels.lod_sweep(c, "z", *(be.xp.asarray(a) for a in coeff))
+        np.testing.assert_allclose(be.asnumpy(c), ref, rtol=1e-12, atol=1e-12)
+        smem = [m for name, _, _, m in be.xp.launches if name.startswith("lod_sweep_cols")]
+        assert smem == ([want] if want else [])
+    kernel_source.clear_cache()
+
+
 def test_emulated_long_x_lines_opt_in_to_more_shared_memory(monkeypatch, emulator):
     """Resident float64 lines of 200 voxels need 59 KiB per warp: above the 48 KiB default."""
     be = _emulated_backend(monkeypatch, emulator)
