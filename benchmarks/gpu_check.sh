@@ -12,7 +12,8 @@
 # status 3 and says so: a dry run); nvidia-smi; the GPU tests (pytest -m gpu, on the
 # prepared kernels and references); `spatialtumor check-backend` (kernels compiled by NVRTC
 # as users get them) and the same contract as JSON; the transport benchmark (LOD, 256^3 x 1
-# and 8 fields, float32, with single-kernel timings); the cell benchmark (1e4 and 1e6
+# and 8 fields, float32, with single-kernel timings; again with the resident y/z sweeps);
+# the cell benchmark (1e4 and 1e6
 # cells); the cancer-immune benchmark scenario for a few simulated minutes. Each step runs
 # under a time limit cut to what is left of $BUDGET. The log, a JSON file per benchmark and
 # gpu_check.json (steps, headline numbers, all results) go to $OUT; a short table of the
@@ -39,7 +40,7 @@ MINUTES="${MINUTES:-3}"
 RESERVE=15 # seconds kept for the summary
 mkdir -p "$OUTDIR"
 LOG="$OUTDIR/gpu_check.log"
-STEPS="$OUTDIR/steps.tsv"
+STEPS="$(mktemp)" # the step table; gpu_check.json carries it (at most 8 files come back)
 : >"$LOG"
 : >"$STEPS"
 export PYTHONUNBUFFERED=1
@@ -103,7 +104,8 @@ step "collect gpu tests" 90 "$PY" -m pytest --collect-only -q -p no:cacheprovide
   --prepared "$PREPARED" tests
 step "device" 60 "$PY" benchmarks/gpu_check_steps.py device
 if [ "$RC" -ne 0 ]; then
-  for s in "gpu tests" "check-backend" "contract json" "transport" "cells" "cancer-immune"; do
+  for s in "gpu tests" "check-backend" "contract json" "transport" "transport yz resident" \
+    "cells" "cancer-immune"; do
     record "$s" "SKIP (no device)" 0
   done
   log "" && log "=== stopped: the remaining steps need a CUDA device"
@@ -120,6 +122,9 @@ step "check-backend" 90 "$PY" -m spatialtumor.cli check-backend --backend cupy
 step "contract json" 60 "$PY" benchmarks/gpu_check_steps.py contract "$OUTDIR"
 step "transport" 90 "$PY" benchmarks/bench_transport.py --backend cupy --precision float32 \
   --sizes 256 --fields 1,8 --method lod --x-sweep all --json "$OUTDIR/bench_transport_f32.json"
+step "transport yz resident" 60 "$PY" benchmarks/bench_transport.py --backend cupy \
+  --precision float32 --sizes 256 --fields 1,8 --method lod --yz-sweep resident \
+  --json "$OUTDIR/bench_transport_f32_yz.json"
 step "cells" 120 "$PY" benchmarks/bench_agents.py --backend cupy --precision float32 \
   --counts 1e4,1e6 --repeats 10 --json "$OUTDIR/bench_agents.json"
 step "cancer-immune" 150 "$PY" benchmarks/bench_cancer_immune.py --backend cupy \

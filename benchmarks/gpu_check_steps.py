@@ -136,10 +136,12 @@ def _load(path: Path):
 def _results(out: Path) -> list[tuple[str, str]]:
     """Headline numbers from the JSON files the steps wrote."""
     lines = []
-    t = _load(out / "bench_transport_f32.json")
-    if t:
+    for name, label in (("bench_transport_f32.json", ""), ("bench_transport_f32_yz.json", " yz")):
+        t = _load(out / name)
+        if not t:
+            continue
         bw = t["bandwidth_bytes_per_s"]
-        lines.append(("copy bandwidth (read + write)", f"{bw / 1e9:.0f} GB/s"))
+        lines.append((f"copy bandwidth (read + write){label}", f"{bw / 1e9:.0f} GB/s"))
         for r in t["transport"]:
             # the floor of an LOD step: each sweep reads and writes every voxel-field once
             itemsize = r["bytes_per_step"] / (r["passes"] * r["fields"] * r["size"] ** 3)
@@ -148,7 +150,7 @@ def _results(out: Path) -> list[tuple[str, str]]:
             extra = f", {ratio:.2f}x the 2-pass floor {floor:.3f} ms" if ratio == ratio else ""
             lines.append(
                 (
-                    f"{r['method']} {r['size']}^3 x {r['fields']} float32",
+                    f"{r['method']}{label} {r['size']}^3 x {r['fields']} float32",
                     f"{r['ms_per_step']:.3f} ms{extra}",
                 )
             )
