@@ -2,6 +2,7 @@
 //   lod_sweep       <-> lod_sweep_f32 / lod_sweep_f64 (any axis, strided lines)
 //                       lod_sweep_rows_f32 / lod_sweep_rows_f64 (x axis, warp tiles in shared memory)
 //                       lod_sweep_cols_f32 / lod_sweep_cols_f64 (y, z axes, lines in shared memory)
+//   lod_sweep_sources <-> lod_sweep_rows_sources_f32 / _f64 (apply_sources fused into the x sweep)
 //   explicit_step   <-> explicit_step_f32 / explicit_step_f64
 //   apply_sources   <-> apply_sources_f32 / apply_sources_f64
 //
@@ -157,17 +158,40 @@ __device__ __forceinline__ void move_tile(T* __restrict__ c, T* __restrict__ til
   }
 }
 
+// Load one tile as move_tile does, applying the implicit source step on the way in:
+// tile = (c + dt S) / (1 + dt U) (apply_sources_impl's arithmetic); S and U are laid out
+// like c.
+template <typename T>
+__device__ __forceinline__ void load_tile_sources(const T* __restrict__ c,
+                                                  const T* __restrict__ source,
+                                                  const T* __restrict__ uptake, T dt,
+                                                  T* __restrict__ tile, st::index_t row0,
+                                                  int nrow, int nx, int col0, int lane) {
+  const int col = col0 + lane;
+  if (col >= nx) return;
+  const st::index_t g = row0 * nx + col;
+#pragma unroll 8
+  for (int r = 0; r < nrow; ++r) {
+    const st::index_t e = g + static_cast<st::index_t>(r) * nx;
+    tile[r * kPitch + lane] = (c[e] + dt * source[e]) / (T(1) + dt * uptake[e]);
+  }
+}
+
 // x sweep, warp-cooperative: each warp owns 32 consecutive rows (x lines) and walks them
 // tile by tile (32 columns) through shared memory; lane r runs the recurrence of row r.
 // `slots` tiles per warp stay resident in shared memory: the last `slots` tiles of the
 // forward pass are not written back and re-read for the backward pass. slots >= ntiles keeps
 // whole rows resident (one global read and one write per value); slots = 1 streams.
 // Dynamic shared memory: blockDim.y * slots * 32 * 33 values of T. blockDim.x must be 32.
-template <typename T>
+// kSources: the forward pass loads (c + dt S) / (1 + dt U) instead of c (the source step of
+// apply_sources fused in: S and U are read once, c is not read and written an extra time).
+template <typename T, bool kSources = false>
 __device__ void lod_sweep_rows(T* __restrict__ c, st::index_t nrows, st::index_t rows_per_species,
                                int nx, int slots, const T* __restrict__ cprime,
                                const T* __restrict__ inv_denom, const T* __restrict__ offdiag,
-                               const T* __restrict__ rhs_lo, const T* __restrict__ rhs_hi) {
+                               const T* __restrict__ rhs_lo, const T* __restrict__ rhs_hi,
+                               const T* __restrict__ source = nullptr,
+                               const T* __restrict__ uptake = nullptr, T dt = T(0)) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* const smem = reinterpret_cast<T*>(smem_raw);
   const int lane = threadIdx.x;
@@ -190,7 +214,11 @@ __device__ void lod_sweep_rows(T* __restrict__ c, st::index_t nrows, st::index_t
     T* const tile = wbuf + (t % slots) * kTile;
     const int col0 = t * st::kWarp;
     if (t >= slots) move_tile<T, false>(c, tile, row0, nrow, nx, col0 - slots * st::kWarp, lane);
-    move_tile<T, true>(c, tile, row0, nrow, nx, col0, lane);
+    if (kSources) {
+      load_tile_sources<T>(c, source, uptake, dt, tile, row0, nrow, nx, col0, lane);
+    } else {
+      move_tile<T, true>(c, tile, row0, nrow, nx, col0, lane);
+    }
     __syncwarp();
     if (valid) {
       T* const mine = tile + lane * kPitch;
@@ -301,6 +329,13 @@ __device__ void apply_sources_impl(T* __restrict__ values, const T* __restrict__
       const T* inv_denom, const T* offdiag, const T* rhs_lo, const T* rhs_hi) {                \
     lod_sweep_rows<T>(c, nrows, rows_per_species, nx, slots, cprime, inv_denom, offdiag,       \
                       rhs_lo, rhs_hi);                                                         \
+  }                                                                                            \
+  extern "C" __global__ void lod_sweep_rows_sources_##SUFFIX(                                  \
+      T* c, long long nrows, long long rows_per_species, int nx, int slots, const T* cprime,   \
+      const T* inv_denom, const T* offdiag, const T* rhs_lo, const T* rhs_hi,                  \
+      const T* source, const T* uptake, T dt) {                                                \
+    lod_sweep_rows<T, true>(c, nrows, rows_per_species, nx, slots, cprime, inv_denom, offdiag, \
+                            rhs_lo, rhs_hi, source, uptake, dt);                               \
   }                                                                                            \
   extern "C" __global__ void lod_sweep_cols_##SUFFIX(                                          \
       T* c, int nf, long long lines_per_species, long long species_size, int n,                \

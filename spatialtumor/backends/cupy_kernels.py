@@ -213,6 +213,36 @@ class CupyKernels(AgentKernels):
         fn = self._function("lod_sweep", dt)
         fn((-(-total // _BLOCK),), (_BLOCK,), args + coeffs)
 
+    def lod_sweep_sources(
+        self, c, axis, cprime, inv_denom, offdiag, rhs_lo, rhs_hi, source, uptake, dt
+    ):
+        """CUDA twin of :func:`reference.lod_sweep_sources`: the source step fused into the
+        x sweep where the tiled x sweep runs (S and U read once while lines are loaded);
+        otherwise :meth:`apply_sources` then :meth:`lod_sweep`."""
+        ft = _field_dtype(c, "c")
+        _check_array(source, "source", ft, c.shape)
+        _check_array(uptake, "uptake", ft, c.shape)
+        if axis != "x" or self.x_sweep == "strided":
+            self.apply_sources(c, source, uptake, dt)
+            self.lod_sweep(c, axis, cprime, inv_denom, offdiag, rhs_lo, rhs_hi)
+            return
+        nf, nz, ny, nx = (int(s) for s in c.shape)
+        _check_array(cprime, "cprime", ft, (nf, nx))
+        _check_array(inv_denom, "inv_denom", ft, (nf, nx))
+        for name, a in (("offdiag", offdiag), ("rhs_lo", rhs_lo), ("rhs_hi", rhs_hi)):
+            _check_array(a, name, ft, (nf,))
+        if c.size == 0:
+            return
+        slots, warps = self.x_sweep_plan(nx, ft.itemsize)
+        smem = warps * slots * _TILE_BYTES * ft.itemsize
+        fn = self._function("lod_sweep_rows_sources", ft)
+        self._opt_in(fn, smem)
+        nrows = nf * nz * ny
+        grid = -(-nrows // (32 * warps))
+        args = (c, np.int64(nrows), np.int64(nz * ny), np.int32(nx), np.int32(slots))
+        args += (cprime, inv_denom, offdiag, rhs_lo, rhs_hi, source, uptake, _SCALAR[ft](dt))
+        fn((grid,), (32, warps), args, shared_mem=smem)
+
     def explicit_step(self, c, out, dt, inv_h2, diffusivity, decay, bc_kind, bc_value):
         """CUDA twin of :func:`reference.explicit_step` (``dt`` [min]; ``out`` ≠ ``c``)."""
         import cupy

@@ -366,6 +366,67 @@ def test_every_yz_sweep_variant_matches_twin(cuda_backend, yz_sweep, dtype):
         assert bool(cols) == (yz_sweep != "strided")
 
 
+@pytest.mark.parametrize("x_sweep", ["auto", "strided", "tiled", 2, "resident"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_source_sweep_matches_twin(cuda_backend, x_sweep, dtype):
+    from spatialtumor.backends.cupy_kernels import CupyKernels
+
+    be = Backend("cupy", cuda_backend.xp, CupyKernels(x_sweep=x_sweep), cuda_backend.dtype, "", "")
+    rows = []
+    for shape in [(1, 1, 1, 1), (3, 4, 5, 7), (2, 3, 4, 70), (2, 2, 33, 40)]:
+        rng = _rng("fused", shape, dtype, x_sweep)
+        for axis, n in (("x", shape[3]), ("y", shape[2])):
+            coeff = checks.lod_coefficients(shape[0], n, rng, decay=axis == "x")
+            host = [np.ascontiguousarray(a, dtype=dtype) for a in coeff]
+            c0, s, u = (rng.uniform(0.0, hi, shape).astype(dtype) for hi in (50.0, 10.0, 10.0))
+            want = c0.copy()
+            reference.lod_sweep_sources(want, axis, *host, s, u, 0.01)
+            c = be.xp.asarray(c0)
+            dev = [be.xp.asarray(a) for a in host + [s, u]]
+            be.kernels.lod_sweep_sources(c, axis, *dev, 0.01)
+            case = f"{axis} x_sweep={x_sweep}"
+            rows.append(
+                checks.compare("lod_sweep_sources", case, be.asnumpy(c), want, shape, dtype)
+            )
+    _assert_rows(rows)
+    if hasattr(be.xp, "launches"):
+        fused = {name for name, *_ in be.xp.launches if "sources" in name and "rows" in name}
+        assert bool(fused) == (x_sweep != "strided")
+    c = be.xp.zeros((1, 2, 3, 4), dtype=dtype)
+    bad = be.xp.zeros((1, 2, 3, 5), dtype=dtype)
+    coeff = [be.xp.zeros((1, 4), dtype) for _ in range(2)] + [be.xp.zeros(1, dtype)] * 3
+    with pytest.raises(ValueError, match="shape"):
+        be.kernels.lod_sweep_sources(c, "x", *coeff, bad, c, 0.01)
+
+
+def test_transport_step_with_sources_equals_sources_then_step(cuda_backend):
+    """The fused path of Transport.step against apply_sources + step on NumPy."""
+    results = []
+    for be in (get_backend("numpy", "float64"), cuda_backend):
+        grid = st.Grid(be, shape=(5, 6, 40), spacing=20.0)
+        fields = st.Fields(
+            grid,
+            oxygen=st.Species(1e5, 0.1, 38.0, boundary=st.Boundary.dirichlet(38.0)),
+            drug=st.Species(10.0, 0.01, 1.0, boundary=st.Boundary(x_min=5.0), solver="explicit"),
+        )
+        rng = np.random.default_rng(8)
+        fields.values[:] = be.asarray(rng.uniform(0, 40, fields.values.shape))
+        s = be.asarray(rng.uniform(0, 5, fields.values.shape))
+        u = be.asarray(rng.uniform(0, 5, fields.values.shape))
+        transport = st.Transport(fields, dt=0.01)
+        if be.name == "numpy":
+            for _ in range(3):
+                be.kernels.apply_sources(fields.values, s, u, 0.01)
+                transport.step()
+        else:
+            for _ in range(3):
+                transport.step(0.01, source=s, uptake=u)
+        results.append(be.asnumpy(fields.values))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-11, atol=1e-10)
+    with pytest.raises(ValueError, match="both"):
+        transport.step(0.01, source=s)
+
+
 def test_emulated_resident_yz_lines_opt_in_or_fall_back(monkeypatch, emulator):
     """float64 lines of 300 voxels need 75 KiB per block: opted in where the device allows
     it ("resident"), strided under "auto" and on a device allowing less."""

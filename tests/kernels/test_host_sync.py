@@ -233,9 +233,13 @@ def _scene(be, n=400):
     return grid, fields, pop, mech, sources, st.Transport(fields, dt=0.01)
 
 
-def _diffusion_step(be, fields, sources, transport):
-    """What the simulation does every dt_diffusion: deposit, implicit sources, sweeps."""
+def _diffusion_step(be, fields, sources, transport, fused=False):
+    """What the simulation does every dt_diffusion: deposit, implicit sources, sweeps
+    (``fused``: the source step inside the x sweep)."""
     sources.assemble(None)
+    if fused:
+        transport.step(0.01, source=sources.source, uptake=sources.uptake)
+        return
     be.kernels.apply_sources(fields.values, sources.source, sources.uptake, 0.01)
     transport.step()
 
@@ -272,8 +276,8 @@ def test_no_host_sync_inside_diffusion_and_mechanics_steps(standin):
     mech.step(0)
     SYNCS.counting = True
     for step in range(1, 4):
-        for _ in range(3):
-            _diffusion_step(be, fields, sources, transport)
+        for fused in (False, True, True):
+            _diffusion_step(be, fields, sources, transport, fused)
         mech.step(step)  # moves the cells: the next deposit re-sorts them
     SYNCS.counting = False
     assert not SYNCS.events, f"{len(SYNCS.events)} host syncs:\n{_report()}"
