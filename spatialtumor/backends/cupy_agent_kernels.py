@@ -125,7 +125,9 @@ class AgentKernels:
         source,
         uptake,
     ):
-        """CUDA twin of :func:`reference_agents.deposit_sorted` (one thread per field × voxel)."""
+        """CUDA twin of :func:`reference_agents.deposit_sorted`, one thread per sorted row
+        (``deposit_runs``: the first row of each voxel's segment sums it for every field, so
+        empty voxels cost nothing)."""
         import cupy as cp
 
         dt = np.dtype(source.dtype)
@@ -153,10 +155,9 @@ class AgentKernels:
             raise ValueError("source_coef and uptake_coef must have the same shape")
         if nf == 0 or nvox == 0 or n == 0:
             return
-        total = nf * nvox
-        fn = self._agent_function("exchange.cu", f"deposit_sorted_{_suffix(dt)}")
+        fn = self._agent_function("exchange.cu", f"deposit_runs_{_suffix(dt)}")
         fn(
-            ((total + _BLOCK - 1) // _BLOCK,),
+            ((n + _BLOCK - 1) // _BLOCK,),
             (_BLOCK,),
             (
                 cp.ascontiguousarray(order, dtype=cp.int64),
@@ -169,6 +170,7 @@ class AgentKernels:
                 cp.ascontiguousarray(cp.asarray(uptake_coef, dtype=cp.float64)),
                 np.int64(nf),
                 np.int64(nvox),
+                np.int64(n),
                 np.float64(inv_voxel_volume),
                 source,
                 uptake,

@@ -238,7 +238,7 @@ def test_emulated_kernels_match_twins(emulated, shape, dtype):
     suffix = "f32" if dtype == "float32" else "f64"
     assert set(emulated.kernels.launches) == {
         f"pair_forces_{suffix}",
-        f"deposit_sorted_{suffix}",
+        f"deposit_runs_{suffix}",
         f"contact_search_{suffix}",
     }
 
