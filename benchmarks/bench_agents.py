@@ -13,6 +13,7 @@ neighbour candidates in the 27 surrounding bins.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 
@@ -102,6 +103,10 @@ def bench(backend, n: int, repeats: int) -> list[tuple[str, float]]:
     def transport():
         sim.transport.step()
 
+    def mechanics_step():
+        mech.step(state["step"])
+        state["step"] += 1
+
     def whole():
         sim.step()
 
@@ -109,6 +114,7 @@ def bench(backend, n: int, repeats: int) -> list[tuple[str, float]]:
     rows.append(("motility+chemotaxis", timed(backend, motility, repeats)))
     rows.append(("coupling (deposit+apply+sense)", timed(backend, coupling, repeats)))
     rows.append(("transport (LOD)", timed(backend, transport, repeats)))
+    rows.append(("mechanics step", timed(backend, mechanics_step, repeats)))
     rows.append(("whole step", timed(backend, whole, repeats)))
     return rows, sim.grid.shape
 
@@ -119,6 +125,7 @@ def main(argv=None):
     ap.add_argument("--precision", default="auto", choices=["auto", "float32", "float64"])
     ap.add_argument("--counts", default=None, help="comma-separated cell counts, e.g. 1e4,1e5")
     ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--json", default=None, help="also write every row to this JSON file")
     args = ap.parse_args(argv)
     keep_freed_memory()
     backend = make_backend(args.backend, args.precision)
@@ -126,18 +133,22 @@ def main(argv=None):
     counts = [int(float(c)) for c in (args.counts or default).split(",")]
     print(f"backend: {backend.describe()} ({backend.reason})")
     print(f"{'cells':>10} {'grid':>12} {'process':<32} {'ms':>10} {'cell-upd/s':>12} {'share':>7}")
-    summary = []
+    summary, table = [], []
     for n in counts:
         repeats = args.repeats or (20 if backend.name == "cupy" else max(2, int(2e5 // n)))
         rows, shape = bench(backend, n, min(repeats, 20))
         whole = rows[-1][1]
         for name, sec in rows:
+            table.append({"cells": n, "grid": list(shape), "process": name, "ms": 1e3 * sec})
             share = "" if name == "whole step" else f"{100 * sec / whole:6.1f}%"
             print(
                 f"{n:>10d} {'x'.join(map(str, shape)):>12} {name:<32} {1e3 * sec:10.3f} "
                 f"{n / sec:12.3g} {share:>7}"
             )
         summary.append((n, whole))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"device": backend.describe(), "rows": table}, fh, indent=1)
     print("\nsummary (whole step incl. transport, one diffusion+mechanics step):")
     for n, sec in summary:
         print(f"  {n:>10d} cells: {1e3 * sec:9.3f} ms/step, {n / sec:10.3g} cell-updates/s")

@@ -14,6 +14,7 @@ costs a little time; the total is also measured without it). The first phenotype
 from __future__ import annotations
 
 import argparse
+import json
 import time
 
 from spatialtumor.allocator import keep_freed_memory
@@ -50,6 +51,8 @@ def main(argv=None):
         help="bench_cancer_immune or bench_cancer_immune_tme (macrophages and Tregs added)",
     )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--no-split", action="store_true", help="skip the second, split run")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
     a = p.parse_args(argv)
     keep_freed_memory()
     backend = make_backend(a.backend, a.precision)
@@ -67,6 +70,20 @@ def main(argv=None):
         f"{sim.population.n * sim.clock.steps(a.minutes) / sim.clock.mechanics_every / wall:.3g}"
         " cell mechanics updates/s)"
     )
+    record = {
+        "device": backend.describe(),
+        "scenario": a.scenario,
+        "minutes": a.minutes,
+        "wall_seconds": wall,
+        "seconds_per_minute": wall / a.minutes,
+        "cells_start": [n_tumour, n_t],
+        "cells_end": int(sim.population.n),
+    }
+    if a.json:  # written before the split run, which may not finish in a time limit
+        with open(a.json, "w") as fh:
+            json.dump(record, fh, indent=1)
+    if a.no_split:
+        return
     sim, wall_split, _, _ = run(backend, a.minutes, a.overrides, True, a.scenario)
     seconds = sim.timer.seconds
     top = {k: v for k, v in seconds.items() if ":" not in k}
@@ -80,6 +97,11 @@ def main(argv=None):
             f"({calls} calls, {1e3 * s / calls:.2f} ms each)"
         )
     print("PhysiCell 1.14.2 on a 2-core machine like ours: 4.9 s per simulated minute")
+    if a.json:
+        record["split_seconds"] = dict(seconds)
+        record["split_wall_seconds"] = wall_split
+        with open(a.json, "w") as fh:
+            json.dump(record, fh, indent=1)
 
 
 if __name__ == "__main__":

@@ -15,8 +15,9 @@ Bytes that must move per step (counted, not measured):
 
 * LOD: each sweep solves every line in place with a forward and a backward pass, and each
   pass reads and writes every voxel-field once: 4 × itemsize per voxel-field per sweep, so
-  12 × itemsize per step (10 when the x sweep keeps whole lines in shared memory, which
-  skips the middle write and re-read);
+  12 × itemsize per step; a sweep that keeps whole lines in shared memory (the resident x
+  sweep, the resident y/z sweeps of ``--yz-sweep resident``) skips the middle write and
+  re-read and counts 2 × itemsize;
 * explicit: read c, write the scratch output, then ``Transport`` copies the scratch back
   (read + write): 4 × itemsize per voxel-field per step; the six neighbour reads are assumed
   to hit the cache.
@@ -78,11 +79,18 @@ def x_resident(kernels, nx: int, itemsize: int) -> bool:
     return slots >= -(-nx // 32)
 
 
-def lod_passes(backend, nx: int) -> int:
-    """Voxel-field reads + writes per LOD step (see the module docstring)."""
-    if backend.name == "cupy" and x_resident(backend.kernels, nx, np.dtype(backend.dtype).itemsize):
-        return 10
-    return 12
+def yz_resident(kernels, n: int, itemsize: int) -> bool:
+    """Whether a CuPy kernel set keeps whole y or z lines of length ``n`` in shared memory."""
+    return hasattr(kernels, "yz_sweep_smem") and kernels.yz_sweep_smem(n, itemsize) > 0
+
+
+def lod_passes(backend, n: int) -> int:
+    """Voxel-field reads + writes per LOD step on an n³ grid (see the module docstring)."""
+    if backend.name != "cupy":
+        return 12
+    itemsize = np.dtype(backend.dtype).itemsize
+    x = 2 if x_resident(backend.kernels, n, itemsize) else 4
+    return x + 2 * (2 if yz_resident(backend.kernels, n, itemsize) else 4)
 
 
 def bench_rows(backend, sizes, field_counts, methods, repeats, bandwidth):
@@ -154,10 +162,16 @@ def sweep_rows(backend, sizes, field_counts, repeats, bandwidth, modes):
             )
             k0 = CupyKernels()
             calls = []
-            for axis, mode in [("x", m) for m in modes] + [("y", None), ("z", None)]:
-                kernels = CupyKernels(x_sweep=mode or "auto")
-                passes = 2 if axis == "x" and x_resident(kernels, size, dtype.itemsize) else 4
-                name = axis if mode is None else f"x/{mode}"
+            yz = [(a, m) for a in ("y", "z") for m in ("strided", "resident")]
+            for axis, mode in [("x", m) for m in modes] + yz:
+                if axis == "x":
+                    kernels = CupyKernels(x_sweep=mode)
+                    resident = x_resident(kernels, size, dtype.itemsize)
+                else:
+                    kernels = CupyKernels(yz_sweep=mode)
+                    resident = yz_resident(kernels, size, dtype.itemsize)
+                passes = 2 if resident else 4
+                name = f"{axis}/{mode}"
                 calls.append((name, passes, partial(kernels.lod_sweep, c, axis, *coeff)))
             calls.append(("explicit", 2, partial(k0.explicit_step, c, out, DT, *explicit)))
             calls.append(("sources", 4, partial(k0.apply_sources, c, src, upt, 1e-6)))
@@ -211,20 +225,29 @@ def main(argv=None) -> int:
         default=None,
         help="CuPy: x-sweep variant of the transport rows; 'all' also times each sweep alone",
     )
+    p.add_argument(
+        "--yz-sweep",
+        choices=("strided", "resident", "auto"),
+        default=None,
+        help="CuPy: y/z-sweep variant of the transport rows (default: the kernels' default)",
+    )
     p.add_argument("--json", default=None, help="also write all rows to this JSON file")
     args = p.parse_args(argv)
     keep_freed_memory()
 
     backend = st.get_backend(args.backend, args.precision)
     gpu = backend.name == "cupy"
-    if args.x_sweep not in (None, "all"):
+    x_mode = args.x_sweep if args.x_sweep not in (None, "all") else None
+    if x_mode is not None or args.yz_sweep is not None:
         if not gpu:
-            p.error("--x-sweep needs the cupy backend")
+            p.error("--x-sweep and --yz-sweep need the cupy backend")
         from dataclasses import replace
 
         from spatialtumor.backends.cupy_kernels import CupyKernels
 
-        backend = replace(backend, kernels=CupyKernels(x_sweep=args.x_sweep))
+        modes = {"x_sweep": x_mode, "yz_sweep": args.yz_sweep}
+        kernels = CupyKernels(**{k: v for k, v in modes.items() if v is not None})
+        backend = replace(backend, kernels=kernels)
     sizes = _ints(args.sizes) if args.sizes else ([64, 128, 256] if gpu else [64, 128])
     field_counts = _ints(args.fields)
     methods = [m.strip() for m in args.method.split(",") if m.strip()]
@@ -240,7 +263,7 @@ def main(argv=None) -> int:
     print(f"# dt = {DT} min, h = {SPACING} µm, median of {repeats} steps after 2 warm-up steps")
     print(
         "# bytes counted per voxel-field: LOD 4 passes (forward read+write, backward read+write)"
-        " per sweep x 3 sweeps = 12 x itemsize (10 with resident x lines); explicit 4 x itemsize"
+        " per sweep x 3 sweeps = 12 x itemsize (2 fewer per resident sweep); explicit 4 x itemsize"
     )
     print(HEAD)
     rows = bench_rows(backend, sizes, field_counts, methods, repeats, bandwidth)

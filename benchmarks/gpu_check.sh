@@ -1,150 +1,132 @@
 #!/usr/bin/env bash
-# One-call check of spatialtumor on an (offline) GPU node, run from the repository root:
+# The GPU check: one call on a GPU node, at most 9 minutes, run from the repository root.
 #
-#   bash benchmarks/gpu_check.sh                     # packages already installed
-#   WHEELS=wheels bash benchmarks/gpu_check.sh       # first install wheels from ./wheels
+#   python benchmarks/gpu_prepare.py               # first, on any machine with a package index
+#   bash benchmarks/gpu_check.sh                   # then on the node (offline), with build/gpu_check
 #
-# Steps: device and CuPy information; kernel compile tests (nvcc, NVRTC); the GPU tests
-# (pytest -m gpu); `spatialtumor check-backend` (kernel contract on this device); the
-# transport benchmark (float32 with per-sweep timings, then float64); the cell benchmark
-# if benchmarks/bench_agents.py exists. Everything is also written to
-# ${OUT:-gpu_check_out}/gpu_check.log, with benchmark JSON files beside it; a summary table
-# of the steps comes last. The exit status is 0 when every step passed.
+# Everything that needs no GPU is done ahead by gpu_prepare.py (wheels of the packages the
+# node lacks, kernels compiled with nvcc, the NumPy halves of the run comparisons) into
+# $PREPARED. Here, in order: install those wheels into $SITE; check that every package
+# imports and a scenario validates; report which prepared files still match the sources;
+# collect the GPU tests; probe the device (where none works the check stops here with exit
+# status 3 and says so: a dry run); nvidia-smi; the GPU tests (pytest -m gpu, on the
+# prepared kernels and references); `spatialtumor check-backend` (kernels compiled by NVRTC
+# as users get them) and the same contract as JSON; the transport benchmark (LOD, 256^3 x 1
+# and 8 fields, float32, with single-kernel timings; again with the resident y/z sweeps);
+# the cell benchmark (1e4 and 1e6
+# cells); the cancer-immune benchmark scenario for a few simulated minutes. Each step runs
+# under a time limit cut to what is left of $BUDGET. The log, a JSON file per benchmark and
+# gpu_check.json (steps, headline numbers, all results) go to $OUT; a short table of the
+# headline numbers and the steps is printed last. Exit status: 0 when every step passed,
+# 3 when no device works (everything before the device passed), 1 otherwise.
 #
 # Environment:
-#   OUT           output folder (default gpu_check_out)
-#   WHEELS        folder of .whl files installed with pip --no-index --no-deps into SITE
-#   SITE          install target for WHEELS (default /tmp/spatialtumor-site), put on PYTHONPATH
-#   PYTHON        interpreter (default python3)
-#   STEP_TIMEOUT  seconds per step (default 900)
-#   BENCH_SIZES   transport benchmark sizes (default 64,128,256)
+#   OUT       output folder (default gpu_check_out)
+#   PREPARED  folder written by gpu_prepare.py (default build/gpu_check)
+#   SITE      install target of the prepared wheels (default /tmp/spatialtumor-site)
+#   PYTHON    interpreter (default python3)
+#   BUDGET    seconds for all steps together (default 510)
+#   MINUTES   simulated minutes of the cancer-immune benchmark (default 3)
 
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 
 OUTDIR="${OUT:-gpu_check_out}"
+PREPARED="${PREPARED:-build/gpu_check}"
+SITE="${SITE:-/tmp/spatialtumor-site}"
+PY="${PYTHON:-python3}"
+BUDGET="${BUDGET:-510}"
+MINUTES="${MINUTES:-3}"
+RESERVE=15 # seconds kept for the summary
 mkdir -p "$OUTDIR"
 LOG="$OUTDIR/gpu_check.log"
+STEPS="$(mktemp)" # the step table; gpu_check.json carries it (at most 8 files come back)
 : >"$LOG"
-PY="${PYTHON:-python3}"
-STEP_TIMEOUT="${STEP_TIMEOUT:-900}"
-BENCH_SIZES="${BENCH_SIZES:-64,128,256}"
+: >"$STEPS"
 export PYTHONUNBUFFERED=1
 export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
-
-NAMES=()
-RESULTS=()
-SECONDS_TAKEN=()
+START=$(date +%s)
+FAILED=0
 
 log() { echo "$*" | tee -a "$LOG"; }
+record() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$STEPS"; }
 
-# step NAME COMMAND...: run, tee into the log, record status and time
+# step NAME CAP COMMAND...: run under min(CAP, what is left of BUDGET) seconds, tee into
+# the log, record status and time. Sets RC.
 step() {
-  local name="$1"
-  shift
+  local name="$1" cap="$2"
+  shift 2
+  local left=$((BUDGET - RESERVE - ($(date +%s) - START)))
+  local limit=$((cap < left ? cap : left))
   log ""
-  log "=== ${name}: $*"
-  local t0 t1 rc status
+  if [ "$limit" -lt 5 ]; then
+    log "=== ${name}: skipped (no time left of ${BUDGET} s)"
+    record "$name" "SKIP (no time)" 0
+    RC=124
+    return
+  fi
+  log "=== ${name} (limit ${limit} s): $*"
+  local t0 status
   t0=$(date +%s)
-  timeout "$STEP_TIMEOUT" "$@" 2>&1 | tee -a "$LOG"
-  rc=${PIPESTATUS[0]}
-  t1=$(date +%s)
-  case "$rc" in
+  timeout --kill-after=5 "$limit" "$@" 2>&1 | tee -a "$LOG"
+  RC=${PIPESTATUS[0]}
+  case "$RC" in
     0) status="PASS" ;;
+    3) status="NEEDS A DEVICE" ;;
     5) status="SKIP (no tests)" ;;
-    124) status="TIMEOUT" ;;
-    *) status="FAIL (rc $rc)" ;;
+    124 | 137) status="TIMEOUT" ;;
+    *) status="FAIL (rc $RC)" ;;
   esac
-  NAMES+=("$name")
-  RESULTS+=("$status")
-  SECONDS_TAKEN+=("$((t1 - t0))")
-  log "=== ${name}: ${status} in $((t1 - t0)) s"
+  case "$RC" in 0 | 3 | 5) ;; *) FAILED=1 ;; esac
+  record "$name" "$status" "$(($(date +%s) - t0))"
+  log "=== ${name}: ${status} in $(($(date +%s) - t0)) s"
 }
 
-skip() {
-  NAMES+=("$1")
-  RESULTS+=("SKIP ($2)")
-  SECONDS_TAKEN+=("0")
-  log ""
-  log "=== $1: skipped ($2)"
+finish() {
+  "$PY" benchmarks/gpu_check_steps.py summary "$OUTDIR" "$STEPS" 2>&1 | tee -a "$LOG"
+  exit "$1"
 }
 
 log "# spatialtumor GPU check, $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(uname -srm)"
-log "# repository: $(pwd), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+log "# commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), prepared: $PREPARED"
 
-if [ -n "${WHEELS:-}" ]; then
-  SITE="${SITE:-/tmp/spatialtumor-site}"
-  step "install wheels" "$PY" -m pip install -q --no-index --no-deps --no-compile \
-    --no-cache-dir --upgrade --target "$SITE" "$WHEELS"/*.whl
+if compgen -G "$PREPARED/wheels/*.whl" >/dev/null; then
+  step "install wheels" 60 "$PY" -m pip install -q --no-index --no-deps --no-compile \
+    --no-cache-dir --upgrade --target "$SITE" "$PREPARED"/wheels/*.whl
   export PYTHONPATH="$PYTHONPATH:$SITE"
+else
+  log "" && log "=== install wheels: none in $PREPARED/wheels"
+  record "install wheels" "SKIP (none)" 0
+fi
+step "packages" 60 "$PY" benchmarks/gpu_check_steps.py packages
+step "prepared files" 60 "$PY" benchmarks/gpu_check_steps.py prepared "$PREPARED"
+step "collect gpu tests" 90 "$PY" -m pytest --collect-only -q -p no:cacheprovider -m gpu \
+  --prepared "$PREPARED" tests
+step "device" 60 "$PY" benchmarks/gpu_check_steps.py device
+if [ "$RC" -ne 0 ]; then
+  for s in "gpu tests" "check-backend" "contract json" "transport" "transport yz resident" \
+    "cells" "cancer-immune"; do
+    record "$s" "SKIP (no device)" 0
+  done
+  log "" && log "=== stopped: the remaining steps need a CUDA device"
+  if [ "$FAILED" -eq 0 ] && [ "$RC" -eq 3 ]; then finish 3; else finish 1; fi
 fi
 
 if command -v nvidia-smi >/dev/null 2>&1; then
-  step "nvidia-smi" nvidia-smi
-else
-  skip "nvidia-smi" "not found"
+  step "nvidia-smi" 20 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.mem --format=csv
 fi
-step "python and cupy" "$PY" -c '
-import sys, numpy
-print("python", sys.version.split()[0], "numpy", numpy.__version__)
-import cupy
-print("cupy", cupy.__version__, "CUDA runtime", cupy.cuda.runtime.runtimeGetVersion(),
-      "driver", cupy.cuda.runtime.driverGetVersion())
-props = cupy.cuda.runtime.getDeviceProperties(0)
-print("device 0:", props["name"].decode() if isinstance(props["name"], bytes) else props["name"],
-      "cc", "%d.%d" % (props["major"], props["minor"]), "SMs", props["multiProcessorCount"],
-      "memory", round(props["totalGlobalMem"] / 2**30, 1), "GiB")
-from spatialtumor.backends import cupy_status
-print("spatialtumor cupy_status:", cupy_status())
-'
-if command -v nvcc >/dev/null 2>&1; then
-  log "$(nvcc --version | tail -2)"
-fi
-
-step "kernel compile tests" "$PY" -m pytest -q -p no:cacheprovider tests/kernels/test_nvcc_compile.py
-step "gpu tests" "$PY" -m pytest -m gpu -q -p no:cacheprovider tests
-
-if "$PY" -c 'import importlib.util, sys; sys.exit(importlib.util.find_spec("spatialtumor.cli") is None)' 2>/dev/null; then
-  step "check-backend" "$PY" -m spatialtumor.cli check-backend --backend cupy
-else
-  skip "check-backend" "spatialtumor.cli not found"
-fi
-
-step "transport float32" "$PY" benchmarks/bench_transport.py --backend cupy --precision float32 \
-  --sizes "$BENCH_SIZES" --x-sweep all --json "$OUTDIR/bench_transport_f32.json"
-step "transport float64" "$PY" benchmarks/bench_transport.py --backend cupy --precision float64 \
-  --sizes "$BENCH_SIZES" --json "$OUTDIR/bench_transport_f64.json"
-
-step "cancer-immune benchmark" "$PY" benchmarks/bench_cancer_immune.py --backend cupy --minutes 6
-
-if [ -f benchmarks/bench_agents.py ]; then
-  step "agents benchmark" "$PY" benchmarks/bench_agents.py --backend cupy
-else
-  skip "agents benchmark" "benchmarks/bench_agents.py not found"
-fi
-
-# compact transport results, then the step summary (last, so it ends the output)
-"$PY" - "$OUTDIR" <<'EOF' 2>&1 | tee -a "$LOG"
-import json, pathlib, sys
-out = pathlib.Path(sys.argv[1])
-for name in ("bench_transport_f32.json", "bench_transport_f64.json"):
-    p = out / name
-    if not p.exists():
-        continue
-    d = json.loads(p.read_text())
-    print(f"\n{name}: {d['device']}, copy {d['bandwidth_bytes_per_s'] / 1e9:.0f} GB/s")
-    print(f"{'size':>5} {'nf':>3} {'method':>8} {'ms/step':>9} {'Gvox-f/s':>9} {'t/floor':>8}")
-    for r in d["transport"]:
-        print(f"{r['size']:>5} {r['fields']:>3} {r['method']:>8} {r['ms_per_step']:>9.3f} "
-              f"{r['updates_per_s'] / 1e9:>9.2f} {r['ratio']:>8.2f}")
-EOF
-
-log ""
-log "=== summary"
-FAILED=0
-for i in "${!NAMES[@]}"; do
-  log "$(printf '%-22s %-18s %6s s' "${NAMES[$i]}" "${RESULTS[$i]}" "${SECONDS_TAKEN[$i]}")"
-  case "${RESULTS[$i]}" in PASS | SKIP*) ;; *) FAILED=1 ;; esac
-done
-log "log: $LOG"
-exit "$FAILED"
+step "gpu tests" 200 "$PY" -m pytest -m gpu -q -p no:cacheprovider --prepared "$PREPARED" \
+  --continue-on-collection-errors \
+  -o addopts="-ra" tests
+step "check-backend" 90 "$PY" -m spatialtumor.cli check-backend --backend cupy
+step "contract json" 60 "$PY" benchmarks/gpu_check_steps.py contract "$OUTDIR"
+step "transport" 90 "$PY" benchmarks/bench_transport.py --backend cupy --precision float32 \
+  --sizes 256 --fields 1,8 --method lod --x-sweep all --json "$OUTDIR/bench_transport_f32.json"
+step "transport yz resident" 60 "$PY" benchmarks/bench_transport.py --backend cupy \
+  --precision float32 --sizes 256 --fields 1,8 --method lod --yz-sweep resident \
+  --json "$OUTDIR/bench_transport_f32_yz.json"
+step "cells" 120 "$PY" benchmarks/bench_agents.py --backend cupy --precision float32 \
+  --counts 1e4,1e6 --repeats 10 --json "$OUTDIR/bench_agents.json"
+step "cancer-immune" 150 "$PY" benchmarks/bench_cancer_immune.py --backend cupy \
+  --precision float32 --minutes "$MINUTES" --json "$OUTDIR/bench_cancer_immune.json"
+finish "$FAILED"

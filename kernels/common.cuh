@@ -3,8 +3,8 @@
 // Conventions (see spatialtumor/backends/reference.py):
 //   * field arrays are C-ordered (nf, nz, ny, nx), x varies fastest;
 //   * flat voxel index inside one species: (k * ny + j) * nx + i;
-//   * element counts that may exceed 2^31 (all species together) use st::index_t (64 bit);
-//     counts inside one species (one (nz, ny, nx) block) fit in 32 bits.
+//   * flat indices and element counts use st::index_t (64 bit): one species alone may hold
+//     more than 2^31 voxels (1291^3); extents along one axis (nx, ny, nz) are int.
 //
 // Only device code and builtin types: this header compiles with nvcc and with NVRTC
 // (no host-only headers such as <cstdint>).
@@ -17,9 +17,9 @@ typedef long long index_t;
 // Warp width used by the cooperative kernels.
 constexpr int kWarp = 32;
 
-// Flat voxel index (k * ny + j) * nx + i inside one (nz, ny, nx) block.
-__device__ __forceinline__ int voxel_index(int k, int j, int i, int ny, int nx) {
-  return (k * ny + j) * nx + i;
+// Flat voxel index (k * ny + j) * nx + i inside one (nz, ny, nx) block, in 64 bit.
+__device__ __forceinline__ index_t voxel_index(int k, int j, int i, int ny, int nx) {
+  return (static_cast<index_t>(k) * ny + j) * nx + i;
 }
 
 // Global 1D thread id of a 1D launch, in 64 bit.

@@ -1,6 +1,8 @@
 // Diffusion kernels. Reference twins (the specification) in spatialtumor/backends/reference.py:
 //   lod_sweep       <-> lod_sweep_f32 / lod_sweep_f64 (any axis, strided lines)
 //                       lod_sweep_rows_f32 / lod_sweep_rows_f64 (x axis, warp tiles in shared memory)
+//                       lod_sweep_cols_f32 / lod_sweep_cols_f64 (y, z axes, lines in shared memory)
+//   lod_sweep_sources <-> lod_sweep_rows_sources_f32 / _f64 (apply_sources fused into the x sweep)
 //   explicit_step   <-> explicit_step_f32 / explicit_step_f64
 //   apply_sources   <-> apply_sources_f32 / apply_sources_f64
 //
@@ -88,6 +90,55 @@ __device__ void lod_sweep_strided(T* __restrict__ c, int nf, st::index_t lines_p
                     rhs_hi[f]);
 }
 
+// y and z sweeps with whole lines resident in shared memory. Thread t of a block owns one
+// line (numbered as in lod_sweep_strided) and keeps it in column t of an n x blockDim.x
+// shared array: each value is read from global memory once (load) and written once (the
+// backward pass writes the solution straight out), where the strided sweep reads and writes
+// it twice. Consecutive lines start at consecutive voxels (st::line_start), so each load or
+// store instruction of a warp moves one coalesced segment; threads touch only their own
+// column (no barriers). The arithmetic is that of thomas_strided, in the same order.
+// Dynamic shared memory: n * blockDim.x values of T; 1D blocks.
+template <typename T>
+__device__ void lod_sweep_cols(T* __restrict__ c, int nf, st::index_t lines_per_species,
+                               st::index_t species_size, int n, st::index_t stride,
+                               st::index_t inner, st::index_t outer_stride,
+                               const T* __restrict__ cprime, const T* __restrict__ inv_denom,
+                               const T* __restrict__ offdiag, const T* __restrict__ rhs_lo,
+                               const T* __restrict__ rhs_hi) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const st::index_t line = st::global_thread_id();
+  if (line >= lines_per_species * nf) return;
+  T* const col = reinterpret_cast<T*>(smem_raw) + threadIdx.x;
+  const int w = static_cast<int>(blockDim.x);
+  const int f = static_cast<int>(line / lines_per_species);
+  const st::index_t l = line - f * lines_per_species;
+  T* const v = c + f * species_size + st::line_start(l, inner, outer_stride);
+  const T* const cp = cprime + static_cast<st::index_t>(f) * n;
+  const T* const inv = inv_denom + static_cast<st::index_t>(f) * n;
+  const T a = offdiag[f];
+  const T lo = rhs_lo[f];
+  const T hi = rhs_hi[f];
+#pragma unroll 8
+  for (int i = 0; i < n; ++i) col[i * w] = v[i * stride];
+  T prev = T(0);
+  for (int i = 0; i < n; ++i) {
+    T x = col[i * w];
+    if (i == 0) x += lo;
+    if (i == n - 1) x += hi;
+    if (i > 0) x -= a * prev;
+    x *= inv[i];
+    prev = x;
+    col[i * w] = x;
+  }
+  T next = prev;  // x_{n-1} = d'_{n-1}
+  v[(n - 1) * stride] = next;
+  for (int i = n - 2; i >= 0; --i) {
+    const T x = col[i * w] - cp[i] * next;
+    next = x;
+    v[i * stride] = x;
+  }
+}
+
 // Copy one 32-column tile of 32 consecutive rows between global memory and a shared tile,
 // lane = column: every row segment moves as one coalesced transaction.
 template <typename T, bool kLoad>
@@ -107,17 +158,40 @@ __device__ __forceinline__ void move_tile(T* __restrict__ c, T* __restrict__ til
   }
 }
 
+// Load one tile as move_tile does, applying the implicit source step on the way in:
+// tile = (c + dt S) / (1 + dt U) (apply_sources_impl's arithmetic); S and U are laid out
+// like c.
+template <typename T>
+__device__ __forceinline__ void load_tile_sources(const T* __restrict__ c,
+                                                  const T* __restrict__ source,
+                                                  const T* __restrict__ uptake, T dt,
+                                                  T* __restrict__ tile, st::index_t row0,
+                                                  int nrow, int nx, int col0, int lane) {
+  const int col = col0 + lane;
+  if (col >= nx) return;
+  const st::index_t g = row0 * nx + col;
+#pragma unroll 8
+  for (int r = 0; r < nrow; ++r) {
+    const st::index_t e = g + static_cast<st::index_t>(r) * nx;
+    tile[r * kPitch + lane] = (c[e] + dt * source[e]) / (T(1) + dt * uptake[e]);
+  }
+}
+
 // x sweep, warp-cooperative: each warp owns 32 consecutive rows (x lines) and walks them
 // tile by tile (32 columns) through shared memory; lane r runs the recurrence of row r.
 // `slots` tiles per warp stay resident in shared memory: the last `slots` tiles of the
 // forward pass are not written back and re-read for the backward pass. slots >= ntiles keeps
 // whole rows resident (one global read and one write per value); slots = 1 streams.
 // Dynamic shared memory: blockDim.y * slots * 32 * 33 values of T. blockDim.x must be 32.
-template <typename T>
+// kSources: the forward pass loads (c + dt S) / (1 + dt U) instead of c (the source step of
+// apply_sources fused in: S and U are read once, c is not read and written an extra time).
+template <typename T, bool kSources = false>
 __device__ void lod_sweep_rows(T* __restrict__ c, st::index_t nrows, st::index_t rows_per_species,
                                int nx, int slots, const T* __restrict__ cprime,
                                const T* __restrict__ inv_denom, const T* __restrict__ offdiag,
-                               const T* __restrict__ rhs_lo, const T* __restrict__ rhs_hi) {
+                               const T* __restrict__ rhs_lo, const T* __restrict__ rhs_hi,
+                               const T* __restrict__ source = nullptr,
+                               const T* __restrict__ uptake = nullptr, T dt = T(0)) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* const smem = reinterpret_cast<T*>(smem_raw);
   const int lane = threadIdx.x;
@@ -140,7 +214,11 @@ __device__ void lod_sweep_rows(T* __restrict__ c, st::index_t nrows, st::index_t
     T* const tile = wbuf + (t % slots) * kTile;
     const int col0 = t * st::kWarp;
     if (t >= slots) move_tile<T, false>(c, tile, row0, nrow, nx, col0 - slots * st::kWarp, lane);
-    move_tile<T, true>(c, tile, row0, nrow, nx, col0, lane);
+    if (kSources) {
+      load_tile_sources<T>(c, source, uptake, dt, tile, row0, nrow, nx, col0, lane);
+    } else {
+      move_tile<T, true>(c, tile, row0, nrow, nx, col0, lane);
+    }
     __syncwarp();
     if (valid) {
       T* const mine = tile + lane * kPitch;
@@ -201,11 +279,12 @@ __device__ void explicit_step_impl(const T* __restrict__ c, T* __restrict__ out,
   const int k = blockIdx.y;
   const int f = blockIdx.z;
   if (i >= nx || j >= ny) return;
-  const st::index_t offset = static_cast<st::index_t>(f) * nz * ny * nx;
+  // 64-bit voxel index and strides: one species may hold more than 2^31 voxels
+  const st::index_t sy = nx;
+  const st::index_t sz = static_cast<st::index_t>(ny) * nx;
+  const st::index_t offset = static_cast<st::index_t>(f) * nz * sz;
   const T* const cf = c + offset;
-  const int v = st::voxel_index(k, j, i, ny, nx);
-  const int sy = nx;
-  const int sz = ny * nx;
+  const st::index_t v = st::voxel_index(k, j, i, ny, nx);
   const T c0 = cf[v];
   const int* const kind = bc_kind + 6 * f;
   const T* const val = bc_value + 6 * f;
@@ -250,6 +329,20 @@ __device__ void apply_sources_impl(T* __restrict__ values, const T* __restrict__
       const T* inv_denom, const T* offdiag, const T* rhs_lo, const T* rhs_hi) {                \
     lod_sweep_rows<T>(c, nrows, rows_per_species, nx, slots, cprime, inv_denom, offdiag,       \
                       rhs_lo, rhs_hi);                                                         \
+  }                                                                                            \
+  extern "C" __global__ void lod_sweep_rows_sources_##SUFFIX(                                  \
+      T* c, long long nrows, long long rows_per_species, int nx, int slots, const T* cprime,   \
+      const T* inv_denom, const T* offdiag, const T* rhs_lo, const T* rhs_hi,                  \
+      const T* source, const T* uptake, T dt) {                                                \
+    lod_sweep_rows<T, true>(c, nrows, rows_per_species, nx, slots, cprime, inv_denom, offdiag, \
+                            rhs_lo, rhs_hi, source, uptake, dt);                               \
+  }                                                                                            \
+  extern "C" __global__ void lod_sweep_cols_##SUFFIX(                                          \
+      T* c, int nf, long long lines_per_species, long long species_size, int n,                \
+      long long stride, long long inner, long long outer_stride, const T* cprime,              \
+      const T* inv_denom, const T* offdiag, const T* rhs_lo, const T* rhs_hi) {                \
+    lod_sweep_cols<T>(c, nf, lines_per_species, species_size, n, stride, inner, outer_stride,  \
+                      cprime, inv_denom, offdiag, rhs_lo, rhs_hi);                             \
   }                                                                                            \
   extern "C" __global__ void explicit_step_##SUFFIX(                                           \
       const T* c, T* out, int nz, int ny, int nx, T dt, const T* inv_h2, const T* diffusivity, \

@@ -84,7 +84,8 @@ class Binning:
     cell_bin : (N,) int64 — bin of each row (``n_bins`` for dead rows)
     order : (N,) int64 — rows sorted by (bin, id); dead rows last
     start, end : (n_bins,) int64 — ``order[start[b]:end[b]]`` are the rows in bin b
-        (exclusive / inclusive prefix sums of the integer bin counts)
+        (the run boundaries of the sorted bins, equal to the exclusive / inclusive prefix
+        sums of the bin counts)
     max_occupancy : int or None — largest bin count, computed on request (host read)
     """
 
@@ -125,10 +126,13 @@ def bin_cells(xp, grid: BinGrid, positions, alive, ids=None) -> Binning:
     ids : (N,) int64 or None — tie-break; None means rows are already in id order
     """
     cell_bin = grid.bin_of(xp, positions, alive)
-    order = sort_order(xp, cell_bin, ids)
-    counts = xp.bincount(cell_bin, minlength=grid.n_bins + 1)[: grid.n_bins]
-    end = xp.cumsum(counts)
-    return Binning(grid, cell_bin, order, end - counts, end)
+    # sort on 32-bit keys where the bins (and the sentinel) fit: fewer radix passes
+    key = cell_bin.astype(xp.int32) if grid.n_bins < 2**31 - 1 else cell_bin
+    order = sort_order(xp, key, ids)
+    # run boundaries of the sorted bins by binary search: no host read (a bincount would
+    # read the largest bin to size its output)
+    edges = xp.searchsorted(key[order], xp.arange(grid.n_bins + 1, dtype=key.dtype))
+    return Binning(grid, cell_bin, order, edges[:-1], edges[1:])
 
 
 def bin_population(population, grid: BinGrid) -> Binning:

@@ -106,21 +106,34 @@ class Transport:
                 grid.zeros((ne,)),
             )
 
-    def step(self, dt: float | None = None) -> None:
+    def step(self, dt: float | None = None, source=None, uptake=None) -> None:
         """Diffuse and decay all species over ``dt`` [min] in place (default: the last step).
 
         A new ``dt`` refactorises the line matrices once; the simulation passes the
         clock's ``dt_diffusion`` every step, so a changed clock takes effect at once.
+
+        With ``source`` S [units/min] and ``uptake`` U [1/min] (arrays of the field shape)
+        the implicit source step ``c ← (c + dt S)/(1 + dt U)`` comes first, as
+        ``kernels.apply_sources`` followed by this step would do; for the LOD species it is
+        fused into the x sweep (``kernels.lod_sweep_sources``), saving a pass over the fields.
         """
         if dt is not None and float(dt) != self.dt:
             self._build(float(dt))
+        if (source is None) != (uptake is None):
+            raise ValueError("give both source and uptake, or neither")
         k = self.fields.grid.backend.kernels
         values = self.fields.values
         nl = self.fields.n_lod
+        if source is not None and nl < len(self.fields):
+            k.apply_sources(values[nl:], source[nl:], uptake[nl:], self.dt)
         if nl:
             lod_block = values[:nl]
-            for axis, cp, inv, off, lo, hi in self._lod:
-                k.lod_sweep(lod_block, axis, cp, inv, off, lo, hi)
+            for a, (axis, cp, inv, off, lo, hi) in enumerate(self._lod):
+                if a == 0 and source is not None:
+                    s, u = source[:nl], uptake[:nl]
+                    k.lod_sweep_sources(lod_block, axis, cp, inv, off, lo, hi, s, u, self.dt)
+                else:
+                    k.lod_sweep(lod_block, axis, cp, inv, off, lo, hi)
         if self._explicit is not None:
             inv_h2, diff, decay, kind, value, scratch = self._explicit
             k.explicit_step(values[nl:], scratch, self.dt, inv_h2, diff, decay, kind, value)

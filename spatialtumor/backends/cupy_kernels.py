@@ -25,10 +25,15 @@ _RESIDENT_LIMIT = 48 * 1024  # largest per-warp shared memory of the "auto" x sw
 _MAX_GRID_YZ = 65535
 
 X_SWEEP_MODES = ("auto", "strided", "tiled", "resident")
+YZ_SWEEP_MODES = ("strided", "resident", "auto")
+_COLS_BLOCK = 32  # threads (lines) per block of the resident y/z sweep
 
 
-class KernelArgumentError(TypeError):
-    """An array given to a CUDA kernel has the wrong type, dtype, shape or layout."""
+class KernelArgumentError(TypeError, ValueError):
+    """An array given to a CUDA kernel has the wrong type, dtype, shape or layout.
+
+    Both a ``TypeError`` and a ``ValueError``: a wrong shape is caught as either, and no
+    kernel is launched with it."""
 
 
 def _check_array(a, name: str, dtype=None, shape=None):
@@ -71,19 +76,31 @@ class CupyKernels(AgentKernels):
                        forward and the backward pass (each value read and written once);
         int ``m``      as tiled with ``m`` tiles per warp kept in shared memory;
         ``"auto"``     resident when a warp's lines fit in 48 KiB of shared memory, else tiled.
+    yz_sweep : how the y and z sweeps run (their lines are strided, neighbouring lines are
+        neighbouring voxels, so one thread per line reads coalesced either way):
+
+        ``"strided"``  one thread per line, reading and writing each value twice (forward
+                       and backward pass through global memory);
+        ``"resident"`` each thread keeps its whole line in shared memory between the passes
+                       (each value read and written once), wherever 32 lines fit in the
+                       device's shared memory per block; strided otherwise;
+        ``"auto"``     resident when 32 lines fit in 48 KiB (no opt-in), else strided.
     """
 
-    def __init__(self, x_sweep="auto"):
+    def __init__(self, x_sweep="auto", yz_sweep="strided"):
         super().__init__()
         if not (x_sweep in X_SWEEP_MODES or (isinstance(x_sweep, int) and x_sweep >= 1)):
             raise ValueError(f"x_sweep must be one of {X_SWEEP_MODES} or an int >= 1")
+        if yz_sweep not in YZ_SWEEP_MODES:
+            raise ValueError(f"yz_sweep must be one of {YZ_SWEEP_MODES}")
         self.x_sweep = x_sweep
+        self.yz_sweep = yz_sweep
         self._functions: dict = {}
         self._smem_opt_in: dict = {}
         self._properties: dict = {}
 
     def __repr__(self) -> str:
-        return f"CupyKernels(x_sweep={self.x_sweep!r})"
+        return f"CupyKernels(x_sweep={self.x_sweep!r}, yz_sweep={self.yz_sweep!r})"
 
     # helpers ---------------------------------------------------------------------------
     def _function(self, name: str, dtype: np.dtype):
@@ -124,6 +141,24 @@ class CupyKernels(AgentKernels):
         warps = max(1, min(_ROW_WARPS, _RESIDENT_LIMIT // (slots * per_tile)))
         return slots, warps
 
+    def yz_sweep_smem(self, n: int, itemsize: int) -> int:
+        """Dynamic shared memory [bytes] of the resident y/z sweep over lines of ``n``
+        voxels, or 0 where that sweep does not run (strided, or the lines do not fit)."""
+        smem = n * _COLS_BLOCK * itemsize
+        if self.yz_sweep == "strided" or n == 0:
+            return 0
+        limit = 48 * 1024 if self.yz_sweep == "auto" else max(48 * 1024, self._optin())
+        return smem if smem <= limit else 0
+
+    def _optin(self) -> int:
+        return self._device_property("sharedMemPerBlockOptin")
+
+    def _opt_in(self, fn, smem: int) -> None:
+        """Raise a kernel's dynamic shared-memory limit to ``smem`` bytes where above 48 KiB."""
+        if smem > 48 * 1024 and self._smem_opt_in.get(id(fn), 0) < smem:
+            fn.max_dynamic_shared_size_bytes = smem
+            self._smem_opt_in[id(fn)] = smem
+
     # diffusion -------------------------------------------------------------------------
     def lod_sweep(self, c, axis, cprime, inv_denom, offdiag, rhs_lo, rhs_hi):
         """CUDA twin of :func:`reference.lod_sweep` (same arguments; ``c`` solved in place)."""
@@ -144,9 +179,7 @@ class CupyKernels(AgentKernels):
             slots, warps = self.x_sweep_plan(nx, dt.itemsize)
             smem = warps * slots * _TILE_BYTES * dt.itemsize
             fn = self._function("lod_sweep_rows", dt)
-            if smem > 48 * 1024 and self._smem_opt_in.get(id(fn), 0) < smem:
-                fn.max_dynamic_shared_size_bytes = smem  # opt in above the default 48 KiB
-                self._smem_opt_in[id(fn)] = smem
+            self._opt_in(fn, smem)
             nrows = nf * nz * ny
             grid = -(-nrows // (32 * warps))
             args = (c, np.int64(nrows), np.int64(nz * ny), np.int32(nx), np.int32(slots))
@@ -161,7 +194,7 @@ class CupyKernels(AgentKernels):
         }[axis]
         lines, stride, inner, outer = geometry
         total = lines * nf
-        fn = self._function("lod_sweep", dt)
+        smem = self.yz_sweep_smem(n, dt.itemsize) if axis != "x" else 0
         args = (
             c,
             np.int32(nf),
@@ -172,7 +205,43 @@ class CupyKernels(AgentKernels):
             np.int64(inner),
             np.int64(outer),
         )
+        if smem:
+            fn = self._function("lod_sweep_cols", dt)
+            self._opt_in(fn, smem)
+            fn((-(-total // _COLS_BLOCK),), (_COLS_BLOCK,), args + coeffs, shared_mem=smem)
+            return
+        fn = self._function("lod_sweep", dt)
         fn((-(-total // _BLOCK),), (_BLOCK,), args + coeffs)
+
+    def lod_sweep_sources(
+        self, c, axis, cprime, inv_denom, offdiag, rhs_lo, rhs_hi, source, uptake, dt
+    ):
+        """CUDA twin of :func:`reference.lod_sweep_sources`: the source step fused into the
+        x sweep where the tiled x sweep runs (S and U read once while lines are loaded);
+        otherwise :meth:`apply_sources` then :meth:`lod_sweep`."""
+        ft = _field_dtype(c, "c")
+        _check_array(source, "source", ft, c.shape)
+        _check_array(uptake, "uptake", ft, c.shape)
+        if axis != "x" or self.x_sweep == "strided":
+            self.apply_sources(c, source, uptake, dt)
+            self.lod_sweep(c, axis, cprime, inv_denom, offdiag, rhs_lo, rhs_hi)
+            return
+        nf, nz, ny, nx = (int(s) for s in c.shape)
+        _check_array(cprime, "cprime", ft, (nf, nx))
+        _check_array(inv_denom, "inv_denom", ft, (nf, nx))
+        for name, a in (("offdiag", offdiag), ("rhs_lo", rhs_lo), ("rhs_hi", rhs_hi)):
+            _check_array(a, name, ft, (nf,))
+        if c.size == 0:
+            return
+        slots, warps = self.x_sweep_plan(nx, ft.itemsize)
+        smem = warps * slots * _TILE_BYTES * ft.itemsize
+        fn = self._function("lod_sweep_rows_sources", ft)
+        self._opt_in(fn, smem)
+        nrows = nf * nz * ny
+        grid = -(-nrows // (32 * warps))
+        args = (c, np.int64(nrows), np.int64(nz * ny), np.int32(nx), np.int32(slots))
+        args += (cprime, inv_denom, offdiag, rhs_lo, rhs_hi, source, uptake, _SCALAR[ft](dt))
+        fn((grid,), (32, warps), args, shared_mem=smem)
 
     def explicit_step(self, c, out, dt, inv_h2, diffusivity, decay, bc_kind, bc_value):
         """CUDA twin of :func:`reference.explicit_step` (``dt`` [min]; ``out`` ≠ ``c``)."""

@@ -5,6 +5,11 @@ In an installed wheel the sources live in the package as ``spatialtumor/kernels/
 checkout they are read from ``kernels/`` next to the package. Compiled modules are cached
 per (file, options, device).
 
+Compiled modules can also be made ahead of time (:func:`prebuilt_name`, used by
+``benchmarks/gpu_prepare.py``) and registered with :func:`use_prebuilt`: a module whose
+name records this exact source text, headers, options and device architecture is then loaded
+instead of compiled. Nothing is looked up unless a folder was registered.
+
 ``cupy`` is imported only inside :func:`load_raw_module`, so this module imports anywhere.
 """
 
@@ -19,11 +24,14 @@ from pathlib import Path
 
 #: options every kernel file is compiled with (NVRTC through ``cupy.RawModule``)
 BASE_OPTIONS = ("-std=c++17",)
+#: extra options of the sources whose launch wrappers pass any (all others: none)
+MODULE_OPTIONS = {"contacts.cu": ("--fmad=false",)}
 
 _CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "kernels"
 _lock = threading.Lock()
 _module_cache: dict = {}
 _include_dir: Path | None = None
+_prebuilt_dirs: list[Path] = []
 
 
 class KernelSourceError(FileNotFoundError):
@@ -103,6 +111,47 @@ def compile_options(options=()) -> tuple[str, ...]:
     return BASE_OPTIONS + (f"-I{include_dir()}",) + tuple(options)
 
 
+def prebuilt_name(filename: str, options=(), arch: str = "sm_90") -> str:
+    """File name of the module compiled ahead of time from ``filename`` with ``options`` for
+    ``arch`` (``"sm_80"``, ``"sm_90"``): ``<stem>-<digest>-<arch>.cubin``, where the digest
+    covers the source text, every header, the options and the architecture, so a module
+    made from other sources never matches."""
+    h = hashlib.sha256()
+    for part in (read_source(filename), headers_digest(), "\0".join(options), arch):
+        h.update(part.encode())
+        h.update(b"\0")
+    return f"{Path(filename).stem}-{h.hexdigest()[:20]}-{arch}.cubin"
+
+
+def use_prebuilt(folder) -> None:
+    """Look for modules compiled ahead of time in ``folder`` before compiling (see
+    :func:`prebuilt_name`); ``None`` forgets every registered folder."""
+    with _lock:
+        if folder is None:
+            _prebuilt_dirs.clear()
+        elif Path(folder) not in _prebuilt_dirs:
+            _prebuilt_dirs.append(Path(folder))
+        _module_cache.clear()
+
+
+def find_prebuilt(filename: str, options=(), arch: str = "sm_90") -> Path | None:
+    """The registered prebuilt module for (source, options, arch), or None."""
+    if not _prebuilt_dirs:
+        return None
+    name = prebuilt_name(filename, options, arch)
+    for d in _prebuilt_dirs:
+        if (d / name).is_file():
+            return d / name
+    return None
+
+
+def _device_arch(cupy) -> str | None:
+    try:
+        return f"sm_{cupy.cuda.Device().compute_capability}"
+    except Exception:  # a device without the attribute (stand-ins in tests)
+        return None
+
+
 def load_raw_module(filename: str, options=()):
     """Compile one ``.cu`` file as a ``cupy.RawModule``, cached per (file, options, device).
 
@@ -124,9 +173,14 @@ def load_raw_module(filename: str, options=()):
         mod = _module_cache.get(key)
     if mod is not None:
         return mod
-    code = read_source(filename) + f"\n// spatialtumor headers sha256 {headers_digest()}\n"
-    mod = cupy.RawModule(code=code, options=compile_options(options))
-    mod.compile()  # compile now, on this device: errors surface here, not at first launch
+    arch = _device_arch(cupy) if _prebuilt_dirs else None
+    path = find_prebuilt(filename, options, arch) if arch else None
+    if path is not None:
+        mod = cupy.RawModule(path=str(path))
+    else:
+        code = read_source(filename) + f"\n// spatialtumor headers sha256 {headers_digest()}\n"
+        mod = cupy.RawModule(code=code, options=compile_options(options))
+        mod.compile()  # compile now, on this device: errors surface here, not at first launch
     with _lock:
         _module_cache.setdefault(key, mod)
         return _module_cache[key]

@@ -132,6 +132,18 @@ def apply_sources(values, source, uptake, dt):
     values /= 1.0 + dt * uptake
 
 
+def lod_sweep_sources(c, axis, cprime, inv_denom, offdiag, rhs_lo, rhs_hi, source, uptake, dt):
+    """The implicit source step followed by one LOD sweep, in place (twin of the fused
+    ``lod_sweep_rows_sources_f32/f64``, which applies the source step while loading the
+    lines of the x sweep).
+
+    ``apply_sources(c, source, uptake, dt)`` then ``lod_sweep(c, axis, ...)``: the
+    arguments are those of the two functions; ``source``, ``uptake`` have the shape of ``c``.
+    """
+    apply_sources(c, source, uptake, dt)
+    lod_sweep(c, axis, cprime, inv_denom, offdiag, rhs_lo, rhs_hi)
+
+
 def _ghost_slices(face):
     """Slices of the padded (nz+2, ny+2, nx+2) block selecting one face's ghost layer."""
     axis = 2 - face // 2  # x faces act on the last array axis

@@ -238,7 +238,7 @@ def test_emulated_kernels_match_twins(emulated, shape, dtype):
     suffix = "f32" if dtype == "float32" else "f64"
     assert set(emulated.kernels.launches) == {
         f"pair_forces_{suffix}",
-        f"deposit_sorted_{suffix}",
+        f"deposit_runs_{suffix}",
         f"contact_search_{suffix}",
     }
 
@@ -279,3 +279,47 @@ def test_nvcc_compiles_the_cell_kernels():
                 cmd + [str(KERNELS_DIR / f), "-o", "/dev/null"], capture_output=True, text=True
             )
             assert res.returncode == 0, res.stderr
+
+
+class _Recorder:
+    """Kernels proxy that records the arguments of every wrapper call."""
+
+    def __init__(self, kernels):
+        self.kernels, self.calls = kernels, []
+
+    def __getattr__(self, name):
+        fn = getattr(self.kernels, name)
+
+        def call(*args):
+            self.calls.append((name, args))
+            return fn(*args)
+
+        return call
+
+
+@pytest.mark.parametrize("kernel", sorted(CHECKS))
+def test_wrappers_reject_every_wrong_shape_before_launching(emulated, kernel):
+    """Each array argument cut short by one row (or field) raises ValueError, no launch."""
+    rec = _Recorder(emulated.kernels)
+    be = Backend("cupy", emulated.xp, rec, emulated.dtype, "emulated", "test")
+    _assert_rows(CHECKS[kernel](be, (2, 3, 5, 7), np.dtype("float64"), _rng(kernel)))
+    ((name, args),) = rec.calls
+    launched = len(emulated.kernels.launches)
+    cut = 0
+    for i, a in enumerate(args):
+        if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[0] < 2:
+            continue
+        bad = list(args)
+        bad[i] = np.ascontiguousarray(a[:-1])
+        with pytest.raises(ValueError):
+            getattr(emulated.kernels, name)(*bad)
+        cut += 1
+    assert cut >= {"pair_forces": 10, "deposit_sorted": 10, "contact_search": 12}[name]
+    assert len(emulated.kernels.launches) == launched
+    # dims that disagree with the bin arrays
+    if name != "deposit_sorted":
+        k = next(i for i, a in enumerate(args) if isinstance(a, tuple))
+        bad = list(args)
+        bad[k] = (args[k][0] + 1,) + tuple(args[k][1:])
+        with pytest.raises(ValueError, match="bin_start"):
+            getattr(emulated.kernels, name)(*bad)

@@ -339,6 +339,121 @@ def test_every_x_sweep_variant_is_checked(cuda_backend):
     _assert_rows(rows)
 
 
+@pytest.mark.parametrize("yz_sweep", ["strided", "resident", "auto"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_every_yz_sweep_variant_matches_twin(cuda_backend, yz_sweep, dtype):
+    from spatialtumor.backends.cupy_kernels import CupyKernels
+
+    be = Backend(
+        "cupy", cuda_backend.xp, CupyKernels(yz_sweep=yz_sweep), cuda_backend.dtype, "", ""
+    )
+    rows = []
+    for shape in [(2, 1, 1, 1), (3, 4, 5, 7), (2, 33, 17, 40), (1, 9, 70, 3)]:
+        rng = _rng("yz", shape, dtype, yz_sweep)
+        for axis, n in (("y", shape[2]), ("z", shape[1])):
+            coeff = checks.lod_coefficients(shape[0], n, rng, decay=False)
+            c0 = rng.uniform(0.0, 50.0, shape).astype(dtype)
+            host = [np.ascontiguousarray(a, dtype=dtype) for a in coeff]
+            want = c0.copy()
+            reference.lod_sweep(want, axis, *host)
+            c = be.xp.asarray(c0)
+            be.kernels.lod_sweep(c, axis, *(be.xp.asarray(a) for a in host))
+            got = be.asnumpy(c)
+            rows.append(checks.compare("lod_sweep", f"{axis} {yz_sweep}", got, want, shape, dtype))
+    _assert_rows(rows)
+    if hasattr(be.xp, "launches"):
+        cols = {name for name, *_ in be.xp.launches if name.startswith("lod_sweep_cols")}
+        assert bool(cols) == (yz_sweep != "strided")
+
+
+@pytest.mark.parametrize("x_sweep", ["auto", "strided", "tiled", 2, "resident"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_source_sweep_matches_twin(cuda_backend, x_sweep, dtype):
+    from spatialtumor.backends.cupy_kernels import CupyKernels
+
+    be = Backend("cupy", cuda_backend.xp, CupyKernels(x_sweep=x_sweep), cuda_backend.dtype, "", "")
+    rows = []
+    for shape in [(1, 1, 1, 1), (3, 4, 5, 7), (2, 3, 4, 70), (2, 2, 33, 40)]:
+        rng = _rng("fused", shape, dtype, x_sweep)
+        for axis, n in (("x", shape[3]), ("y", shape[2])):
+            coeff = checks.lod_coefficients(shape[0], n, rng, decay=axis == "x")
+            host = [np.ascontiguousarray(a, dtype=dtype) for a in coeff]
+            c0, s, u = (rng.uniform(0.0, hi, shape).astype(dtype) for hi in (50.0, 10.0, 10.0))
+            want = c0.copy()
+            reference.lod_sweep_sources(want, axis, *host, s, u, 0.01)
+            c = be.xp.asarray(c0)
+            dev = [be.xp.asarray(a) for a in host + [s, u]]
+            be.kernels.lod_sweep_sources(c, axis, *dev, 0.01)
+            case = f"{axis} x_sweep={x_sweep}"
+            rows.append(
+                checks.compare("lod_sweep_sources", case, be.asnumpy(c), want, shape, dtype)
+            )
+    _assert_rows(rows)
+    if hasattr(be.xp, "launches"):
+        fused = {name for name, *_ in be.xp.launches if "sources" in name and "rows" in name}
+        assert bool(fused) == (x_sweep != "strided")
+    c = be.xp.zeros((1, 2, 3, 4), dtype=dtype)
+    bad = be.xp.zeros((1, 2, 3, 5), dtype=dtype)
+    coeff = [be.xp.zeros((1, 4), dtype) for _ in range(2)] + [be.xp.zeros(1, dtype)] * 3
+    with pytest.raises(ValueError, match="shape"):
+        be.kernels.lod_sweep_sources(c, "x", *coeff, bad, c, 0.01)
+
+
+def test_transport_step_with_sources_equals_sources_then_step(cuda_backend):
+    """The fused path of Transport.step against apply_sources + step on NumPy."""
+    results = []
+    for be in (get_backend("numpy", "float64"), cuda_backend):
+        grid = st.Grid(be, shape=(5, 6, 40), spacing=20.0)
+        fields = st.Fields(
+            grid,
+            oxygen=st.Species(1e5, 0.1, 38.0, boundary=st.Boundary.dirichlet(38.0)),
+            drug=st.Species(10.0, 0.01, 1.0, boundary=st.Boundary(x_min=5.0), solver="explicit"),
+        )
+        rng = np.random.default_rng(8)
+        fields.values[:] = be.asarray(rng.uniform(0, 40, fields.values.shape))
+        s = be.asarray(rng.uniform(0, 5, fields.values.shape))
+        u = be.asarray(rng.uniform(0, 5, fields.values.shape))
+        transport = st.Transport(fields, dt=0.01)
+        if be.name == "numpy":
+            for _ in range(3):
+                be.kernels.apply_sources(fields.values, s, u, 0.01)
+                transport.step()
+        else:
+            for _ in range(3):
+                transport.step(0.01, source=s, uptake=u)
+        results.append(be.asnumpy(fields.values))
+    np.testing.assert_allclose(results[1], results[0], rtol=1e-11, atol=1e-10)
+    with pytest.raises(ValueError, match="both"):
+        transport.step(0.01, source=s)
+
+
+def test_emulated_resident_yz_lines_opt_in_or_fall_back(monkeypatch, emulator):
+    """float64 lines of 300 voxels need 75 KiB per block: opted in where the device allows
+    it ("resident"), strided under "auto" and on a device allowing less."""
+    from spatialtumor.backends.cupy_kernels import CupyKernels
+
+    shape = (1, 300, 2, 40)
+    for optin, mode, want in [
+        (232448, "resident", 300 * 32 * 8),
+        (232448, "auto", 0),
+        (64 * 1024, "resident", 0),
+    ]:
+        base = _emulated_backend(monkeypatch, emulator, optin=optin)
+        be = Backend("cupy", base.xp, CupyKernels(yz_sweep=mode), base.dtype, "", "")
+        assert be.kernels.yz_sweep_smem(300, 8) == want
+        rng = _rng("long z", mode, optin)
+        coeff = [np.ascontiguousarray(a) for a in checks.lod_coefficients(1, 300, rng, False)]
+        c0 = rng.uniform(0.0, 50.0, shape)
+        ref = c0.copy()
+        reference.lod_sweep(ref, "z", *coeff)
+        c = be.xp.asarray(c0)
+        be.kernels.lod_sweep(c, "z", *(be.xp.asarray(a) for a in coeff))
+        np.testing.assert_allclose(be.asnumpy(c), ref, rtol=1e-12, atol=1e-12)
+        smem = [m for name, _, _, m in be.xp.launches if name.startswith("lod_sweep_cols")]
+        assert smem == ([want] if want else [])
+    kernel_source.clear_cache()
+
+
 def test_emulated_long_x_lines_opt_in_to_more_shared_memory(monkeypatch, emulator):
     """Resident float64 lines of 200 voxels need 59 KiB per warp: above the 48 KiB default."""
     be = _emulated_backend(monkeypatch, emulator)
@@ -382,6 +497,20 @@ def test_kernels_reject_bad_arguments(cuda_backend):
         )
     with pytest.raises(ValueError, match="axis"):
         k.lod_sweep(c, "w", *coeff)
+    # a wrong shape is a ValueError too, for every wrapper, and nothing is launched
+    assert issubclass(KernelArgumentError, ValueError)
+    before = len(getattr(xp, "launches", ()))
+    with pytest.raises(ValueError, match="shape"):
+        k.apply_sources(c, c[:, :1].copy(), c, 0.1)
+    with pytest.raises(ValueError, match="shape"):
+        k.lod_sweep(c, "y", *coeff)  # coefficients of x lines (4) for y lines (3)
+    explicit = [xp.zeros(n, xp.float32) for n in (3, 1, 1)]
+    bc = [xp.zeros((1, 6), xp.int32), xp.zeros((1, 6), xp.float32)]
+    with pytest.raises(ValueError, match="shape"):
+        k.explicit_step(c, xp.zeros((1, 2, 3, 5), xp.float32), 0.1, *explicit, *bc)
+    with pytest.raises(ValueError, match="shape"):
+        k.explicit_step(c, c.copy(), 0.1, *explicit, bc[0], xp.zeros((1, 5), xp.float32))
+    assert len(getattr(xp, "launches", ())) == before
 
 
 def test_transport_step_matches_numpy_backend(cuda_backend):

@@ -57,6 +57,12 @@ def _find_nvrtc():
         if "builtins" in cand:
             continue
         try:
+            # NVRTC opens its builtins library by name at compile time: load the one beside
+            # it first (a wheel's folder is on no library path)
+            for builtins in sorted(
+                glob.glob(os.path.join(os.path.dirname(cand), "libnvrtc-builtins.so*"))
+            ):
+                ctypes.CDLL(builtins, mode=ctypes.RTLD_GLOBAL)
             lib = ctypes.CDLL(cand)
         except OSError:
             continue

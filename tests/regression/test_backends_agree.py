@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _prepared import numpy_result
 
 from spatialtumor.build import build_simulation, make_backend
 from spatialtumor.scenario import scenario_from_dict
@@ -34,17 +35,42 @@ SCENARIO = {
 }
 
 
+def _run_summary(backend_name, precision):
+    """(cells, total oxygen, mean distance of cells from the centre) after the run."""
+    sim = build_simulation(
+        scenario_from_dict(SCENARIO, "agree"), make_backend(backend_name, precision)
+    )
+    sim.run()
+    cells = sim.population.to_host()
+    r = np.linalg.norm(cells["position"], axis=1)
+    return [sim.population.n, sim.fields.totals()["oxygen"], float(np.mean(r))]
+
+
+def _run_summary_case(backend_name, precision):
+    """``(key, compute)`` of one run summary, for :func:`_prepared.numpy_result`."""
+    key = f"agree run summary {backend_name} {precision} {SCENARIO!r}"
+    return key, lambda: _run_summary(backend_name, precision)
+
+
+def _immune_case(backend_name, precision, seed):
+    key = f"agree immune summary {backend_name} {precision} seed {seed}"
+    return key, lambda: list(_immune_summary(backend_name, precision, seed))
+
+
+def numpy_references():
+    """Every NumPy half of the comparisons below, as ``(key, compute)`` pairs."""
+    cases = [_run_summary_case("numpy", p) for p in ("float64", "float32")]
+    return cases + [_immune_case("numpy", "float64", s) for s in IMMUNE_SEEDS]
+
+
+IMMUNE_SEEDS = (1, 2, 3)
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["float64", "float32"])
 def test_numpy_and_cupy_runs_agree(precision):
-    out = {}
-    for name in ("numpy", "cupy"):
-        sim = build_simulation(scenario_from_dict(SCENARIO, "agree"), make_backend(name, precision))
-        sim.run()
-        cells = sim.population.to_host()
-        r = np.linalg.norm(cells["position"], axis=1)
-        out[name] = (sim.population.n, sim.fields.totals()["oxygen"], float(np.mean(r)))
-    (n_np, o_np, r_np), (n_cp, o_cp, r_cp) = out["numpy"], out["cupy"]
+    n_np, o_np, r_np = numpy_result(*_run_summary_case("numpy", precision))
+    n_cp, o_cp, r_cp = _run_summary("cupy", precision)
     assert n_cp == pytest.approx(n_np, rel=0.05)
     assert o_cp == pytest.approx(o_np, rel=1e-3)
     assert r_cp == pytest.approx(r_np, rel=0.03)
@@ -88,9 +114,8 @@ def _immune_summary(backend_name, precision, seed):
 @pytest.mark.gpu
 def test_numpy_and_cupy_immune_runs_agree():
     """Kills, surviving tumour cells and total IFN-γ agree in the mean of three seeds."""
-    seeds = (1, 2, 3)
-    a = np.array([_immune_summary("numpy", "float64", s) for s in seeds])
-    b = np.array([_immune_summary("cupy", "float32", s) for s in seeds])
+    a = np.array([numpy_result(*_immune_case("numpy", "float64", s)) for s in IMMUNE_SEEDS])
+    b = np.array([_immune_summary("cupy", "float32", s) for s in IMMUNE_SEEDS])
     np.testing.assert_allclose(b.mean(axis=0), a.mean(axis=0), rtol=0.15)
 
 

@@ -49,3 +49,22 @@ def test_population_binning_uses_id_order(backend, rng):
     assert np.array_equal(backend.asnumpy(fast.order), backend.asnumpy(slow.order))
     empty = bin_population(Population(backend, (CellKind("a"),)), g)
     assert int(empty.end[-1]) == 0
+
+
+def test_run_boundaries_equal_the_prefix_sums_of_the_counts(backend, rng):
+    """Bins found by binary search over the sorted keys, empty bins and dead rows included."""
+    xp = backend.xp
+    g = BinGrid((0.0, 0.0, 0.0), (50.0, 50.0, 50.0), (5, 5, 5))
+    for n in (0, 1, 7, 300):
+        pos = rng.random((n, 3)) * 50.0
+        pos[: n // 3] *= 0.3  # crowded corner, many empty bins elsewhere
+        alive = rng.random(n) > 0.2
+        ids = rng.permutation(3 * n)[:n].astype(np.int64)
+        b = bin_cells(xp, g, xp.asarray(pos), xp.asarray(alive), xp.asarray(ids))
+        cell_bin = backend.asnumpy(b.cell_bin)
+        counts = np.bincount(cell_bin, minlength=g.n_bins + 1)[: g.n_bins]
+        np.testing.assert_array_equal(backend.asnumpy(b.end), np.cumsum(counts))
+        np.testing.assert_array_equal(backend.asnumpy(b.start), np.cumsum(counts) - counts)
+        order = backend.asnumpy(b.order)
+        np.testing.assert_array_equal(order, np.lexsort((ids, cell_bin)))
+        assert b.start.dtype == b.end.dtype == b.order.dtype == cell_bin.dtype == np.int64
