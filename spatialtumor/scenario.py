@@ -431,6 +431,7 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
         fields={n: f.units for n, f in spec.fields.items()},
         kinds={n: k.kind_class for n, k in (spec.cells.kinds.items() if spec.cells else ())},
         vessels=len(spec.vessels),
+        compartments={n: c.model_class.outputs for n, c in spec.compartments.items()},
     )
     for name, c in spec.compartments.items():
         try:

@@ -124,12 +124,12 @@ class Simulation:
         t = self.timer
         with part(t, "exchange (deposit + sources)"):
             self.sources.assemble(self)
-            if self.sources.active:
-                self.backend.kernels.apply_sources(
-                    self.fields.values, self.sources.source, self.sources.uptake, dt
-                )
         with part(t, "transport"):
-            self.transport.step(dt)
+            # the implicit source step is fused into the first (x) sweep of the LOD species
+            if self.sources.active:
+                self.transport.step(dt, self.sources.source, self.sources.uptake)
+            else:
+                self.transport.step(dt)
         self.step_index += 1
         for p in self.processes:
             if p.clock == "mechanics" and self.step_index % self.clock.mechanics_every == 0:

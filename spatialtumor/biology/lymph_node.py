@@ -50,6 +50,16 @@ class LymphNodeParams(BaseModel):
     tumour_fraction: float = Field(
         0.05, ge=0, le=1, description="share of the leaving cells that reach this tissue f_T"
     )
+    checkpoint_from: str | None = Field(
+        None,
+        description='"<compartment>.<output>" giving an anti-CTLA-4 concentration [nM]',
+    )
+    checkpoint_half_saturation: float = Field(
+        5.0, gt=0, description="concentration at half CTLA-4 occupancy K [nM]"
+    )
+    checkpoint_priming_boost: float = Field(
+        1.0, ge=0, description="priming rises (1 + b θ) times at occupancy θ, b [1]"
+    )
     initial_antigen: float = Field(0.0, ge=0, description="A at the start [antigen amount]")
     initial_primed: float = Field(0.0, ge=0, description="P at the start [cells]")
     max_substep: float = Field(1.0, gt=0, description="longest internal ODE step [min]")
@@ -64,19 +74,25 @@ class LymphNode(CompartmentModel):
     dose_state = "antigen"
 
     @classmethod
+    def check(cls, name, params, ctx) -> None:
+        ctx.output("params.checkpoint_from", params.checkpoint_from)
+
+    @classmethod
     def build(cls, name: str, p: LymphNodeParams) -> Compartment:
+        link = {"boost": lambda: 1.0}
+
         def rhs(t, y):
             a, c = y
             return np.array(
                 [
                     -p.antigen_decay * a,
-                    p.priming_rate * a / (p.antigen_half_saturation + a)
+                    link["boost"]() * p.priming_rate * a / (p.antigen_half_saturation + a)
                     + p.expansion_rate * c * (1.0 - c / p.expansion_capacity)
                     - (p.egress_rate + p.death_rate) * c,
                 ]
             )
 
-        return Compartment(
+        comp = Compartment(
             name,
             cls.states,
             {"antigen": p.initial_antigen, "primed": p.initial_primed},
@@ -85,3 +101,18 @@ class LymphNode(CompartmentModel):
             max_substep=p.max_substep,
             outputs={"effector_outflow": lambda y: p.tumour_fraction * p.egress_rate * y[1]},
         )
+        comp.link = link
+        return comp
+
+    @classmethod
+    def attach(cls, sim, comp: Compartment, p: LymphNodeParams, vessels) -> None:
+        """Read the anti-CTLA-4 concentration of ``checkpoint_from`` (held over each step)."""
+        if p.checkpoint_from is None:
+            return
+        source, _, out = p.checkpoint_from.partition(".")
+
+        def boost() -> float:
+            c = max(sim.compartments[source].output(out), 0.0)
+            return 1.0 + p.checkpoint_priming_boost * c / (c + p.checkpoint_half_saturation)
+
+        comp.link["boost"] = boost

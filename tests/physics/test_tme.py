@@ -303,3 +303,59 @@ def test_new_kinds_keep_their_names_in_snapshots(kind, tmp_path):
     vocab = open_run(tmp_path / "run").vocabulary
     i = vocab.kind_names.index(kind)
     assert vocab.kind_states[i] == sim.cells.by_name[kind].states
+
+
+# the shipped scenario, at reduced size --------------------------------------------------
+TME = str(Path(__file__).resolve().parents[2] / "scenarios" / "tme_suppression.toml")
+TME_SMALL = [
+    "run.stop=240",
+    "clock.dt_diffusion=0.1",
+    "grid.nx=20",
+    "grid.ny=20",
+    "grid.nz=20",
+    "cells.initial.0.radius=80",
+    *(f"cells.initial.{i}.inner_radius=90" for i in (1, 2, 3)),
+    *(f"cells.initial.{i}.outer_radius=140" for i in (1, 2, 3)),
+    "cells.initial.1.count=45",
+    "cells.initial.2.count=240",
+    "cells.initial.3.count=120",
+    "output.every=240",
+    "output.checkpoint_every=0",
+]
+#: the header's way of removing the suppressors
+TME_OFF = [
+    "cells.initial.2.count=0",
+    "cells.initial.3.count=0",
+    "cells.kinds.tam.params.recruitment_rate=0",
+    "cells.kinds.treg.params.recruitment_rate=0",
+]
+
+
+def _kills_per_t_cell_hour(seed, extra):
+    from spatialtumor.build import build_simulation, make_backend
+    from spatialtumor.scenario import load_scenario
+
+    sim = build_simulation(load_scenario(TME, TME_SMALL + extra), make_backend("numpy"), seed=seed)
+    t8 = sim.cells.by_name["t8"].index
+    pop = sim.population
+    t_cell_minutes = 0.0
+    while sim.step_index < sim.stop_step:
+        sim.step()
+        if sim.step_index % sim.clock.phenotype_every == 0:
+            n = int(np.sum(pop["alive"] & (pop["kind"] == t8)))
+            t_cell_minutes += n * sim.clock.dt_phenotype
+    host = pop.to_host()
+    live = int(np.sum((host["kind"] == 0) & (host["state"] == 0)))
+    return float(sim.cells.counters["t8_kills"]) / (t_cell_minutes / 60.0), live
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_tme_suppression_scenario_blunts_killing_per_t_cell(seed):
+    """``tme_suppression.toml`` at reduced size (4 h): kills per T-cell-hour are lower with
+    macrophages and regulatory T cells than with them removed as its header says, and the
+    tumour keeps more live cells."""
+    on = _kills_per_t_cell_hour(seed, [])
+    off = _kills_per_t_cell_hour(seed, TME_OFF)
+    print(f"seed {seed}: kills per T-cell-hour, live tumour (with, without): {on}, {off}")
+    assert on[0] < 0.9 * off[0]
+    assert on[1] > off[1]
