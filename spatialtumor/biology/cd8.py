@@ -25,7 +25,7 @@ from ..cells.contacts import find_partners, make_buffers
 from ..cells.killing import AttachParams, attach_and_kill, contact_reach, target_table
 from ..cells.kinds import suppressor_table
 from ..cells.layer import mean_of
-from ..cells.occupancy import OccupancyParams, occupancy_step
+from ..cells.occupancy import OccupancyParams, bind_drug
 from ..cells.recruitment import Recruiting, RecruitmentParams
 
 SEARCHING, ENGAGED, EXHAUSTED = 0, 1, 2
@@ -241,13 +241,7 @@ class CD8(Recruiting, Kind):
 
     def block_pd1(self, ctx, events) -> None:
         """PD-1 occupancy by the anti-PD-1 field (:mod:`~spatialtumor.cells.occupancy`)."""
-        p = self.params.pd1_blockade
-        pop = ctx.population
-        xp = ctx.xp
-        mine = pop["alive"] & (pop["kind"] == self.index)
-        col = pop["pd1_blocked"]
-        new = occupancy_step(xp, col, ctx.field_at(p.field), p, ctx.dt)
-        col[...] = xp.where(mine, new, col)
+        bind_drug(ctx, self.index, "pd1_blocked", self.params.pd1_blockade)
 
     def suppression(self, ctx):
         """Factor ``f`` (N,) scaling killing and division:

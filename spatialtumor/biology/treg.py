@@ -22,7 +22,7 @@ from pydantic import Field
 
 from ..cells import CheckContext, Column, Kind, Rule, Stage
 from ..cells.body import BodySpec
-from ..cells.occupancy import OccupancyParams, occupancy_step
+from ..cells.occupancy import OccupancyParams, bind_drug
 from ..cells.recruitment import Recruiting, RecruitmentParams
 
 
@@ -78,12 +78,7 @@ class Treg(Recruiting, Kind):
         return [r for r in rules if r is not None]
 
     def bind(self, ctx, events) -> None:
-        p = self.params.depletion
-        pop = ctx.population
-        xp = ctx.xp
-        mine = pop["alive"] & (pop["kind"] == self.index)
-        col = pop["ctla4_bound"]
-        col[...] = xp.where(mine, occupancy_step(xp, col, ctx.field_at(p.field), p, ctx.dt), col)
+        bind_drug(ctx, self.index, "ctla4_bound", self.params.depletion)
 
     def recruitment_signals(self):
         p = self.params

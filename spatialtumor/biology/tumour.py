@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from .. import random as rnd
 from ..cells import CheckContext, Column, Kind, Observable, Rule, Stage
 from ..cells.layer import mean_of
-from ..cells.occupancy import OccupancyParams, occupancy_step
+from ..cells.occupancy import OccupancyParams, bind_drug
 
 
 class TumourParams(BaseModel):
@@ -113,15 +113,8 @@ class Tumour(Kind):
 
     def block_pdl1(self, ctx, events) -> None:
         """PD-L1 occupancy by the anti-PD-L1 field (:mod:`~spatialtumor.cells.occupancy`)."""
-        p = self.params.pdl1_blockade
-        pop = ctx.population
-        xp = ctx.xp
-        mine = pop["alive"] & (pop["kind"] == self.index)
-        col = pop["pdl1_blocked"]
-        new = occupancy_step(xp, col, ctx.field_at(p.field), p, ctx.dt)
-        col[...] = xp.where(mine, new, col)
+        bind_drug(ctx, self.index, "pdl1_blocked", self.params.pdl1_blockade)
 
-    # rules ------------------------------------------------------------------------------
     def pdl1_response(self, ctx, events) -> None:
         """``L ← L* + (L − L*) e^{−k dt}``, ``L* = basal + induced · Gⁿ/(Kⁿ + Gⁿ)``."""
         p = self.params

@@ -33,3 +33,13 @@ def occupancy_step(xp, bound, concentration, p: OccupancyParams, dt: float):
     rate = p.on_rate * c + p.off_rate
     eq = xp.where(rate > 0, p.on_rate * c / xp.maximum(rate, 1e-300), 0.0)
     return eq + (bound.astype(xp.float64) - eq) * xp.exp(-rate * dt)
+
+
+def bind_drug(ctx, kind_index: int, column: str, p: OccupancyParams) -> None:
+    """Advance the bound fraction in ``column`` of the living cells of one kind over the
+    step, at the drug concentration in each cell's voxel (a rule body)."""
+    pop = ctx.population
+    xp = ctx.xp
+    mine = pop["alive"] & (pop["kind"] == kind_index)
+    col = pop[column]
+    col[...] = xp.where(mine, occupancy_step(xp, col, ctx.field_at(p.field), p, ctx.dt), col)

@@ -297,3 +297,19 @@ def test_anti_ctla4_depletes_regulatory_t_cells_and_raises_priming(seed):
     print(f"seed {seed}: regulatory T cells, primed (treated, untreated): {treated}, {untreated}")
     assert treated[0] < 0.95 * untreated[0]
     assert treated[1] > untreated[1]
+
+
+def test_anti_pdl1_binds_pdl1_on_tumour_cells():
+    """The same antibody field aimed at PD-L1 (``pdl1_blockade`` of the tumour kind): after
+    an hour every live tumour cell's bound fraction lies in [0, 1) and their mean is above
+    0.5 (the tissue holds tens of nM against K_D = 3 nM)."""
+    scn = load_scenario(
+        ANTI_PD1,
+        SMALL + ["run.stop=60", 'cells.kinds.tumour.params.pdl1_blockade.field="anti_pd1"'],
+    )
+    sim = build_simulation(scn, make_backend("numpy"), seed=1)
+    sim.run()
+    pop = sim.population.to_host()
+    live = (pop["kind"] == sim.cells.by_name["tumour"].index) & (pop["state"] == 0)
+    theta = pop["pdl1_blocked"][live]
+    assert np.all((theta >= 0) & (theta < 1)) and theta.mean() > 0.5
