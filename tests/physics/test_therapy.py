@@ -162,7 +162,7 @@ def test_occupancy_is_exact_and_reaches_the_langmuir_isotherm():
 
 # anti-PD-1 against untreated tumours (ensemble) -------------------------------------------
 SMALL = [
-    "run.stop=240",
+    "run.stop=180",
     "clock.dt_diffusion=0.1",
     "grid.nx=12",
     "grid.ny=12",
@@ -263,7 +263,7 @@ def test_restart_in_the_middle_of_a_schedule_is_exact(tmp_path):
 # anti-CTLA-4 --------------------------------------------------------------------------------
 ANTI_CTLA4 = str(ROOT / "scenarios" / "anti_ctla4.toml")
 CTLA4_SMALL = [
-    "run.stop=360",
+    "run.stop=240",
     "clock.dt_diffusion=0.1",
     "grid.nx=14",
     "grid.ny=14",
@@ -290,7 +290,7 @@ def _ctla4_outcome(seed, extra):
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_anti_ctla4_depletes_regulatory_t_cells_and_raises_priming(seed):
-    """Same seed, 6 h: fewer regulatory T cells (the drug adds a death rate to the same
+    """Same seed, 4 h: fewer regulatory T cells (the drug adds a death rate to the same
     draws, ≥ 5 % fewer) and more primed T cells in the lymph node than untreated."""
     treated = _ctla4_outcome(seed, [])
     untreated = _ctla4_outcome(seed, ["therapy.doses=[]"])
