@@ -20,8 +20,9 @@ import math
 import numpy as np
 from pydantic import Field
 
-from ..cells import CheckContext, Column, Kind, Rule, Stage
+from ..cells import CheckContext, Column, Kind, Observable, Rule, Stage
 from ..cells.body import BodySpec
+from ..cells.layer import mean_of
 from ..cells.occupancy import OccupancyParams, bind_drug
 from ..cells.recruitment import Recruiting, RecruitmentParams
 
@@ -100,3 +101,12 @@ class Treg(Recruiting, Kind):
         dying = mine & (u < -xp.expm1(-(1.0 / p.lifespan + p.depletion_rate * theta) * ctx.dt))
         events.remove(dying)
         ctx.layer.count(f"{self.name}_depleted", dying & (u >= natural))
+
+    def observables(self, layer) -> list[Observable]:
+        if self.params.depletion is None:
+            return []
+        pop = layer.population
+        mine = pop["alive"] & (pop["kind"] == self.index)
+        bound = float(pop.backend.asnumpy(mean_of(pop.xp, pop["ctla4_bound"], mine)))
+        panel = f"{self.name}: CTLA-4 bound by the drug"
+        return [Observable(f"{self.name}_ctla4_occupancy", bound, panel, "1")]
