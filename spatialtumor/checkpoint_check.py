@@ -366,16 +366,14 @@ def _check_process(
 
 
 def _check_dosing(g: Node, what: str, doses: int) -> None:
-    """The schedule's state: doses given (integers ≥ 0) and amounts delivered, per table."""
-    for key, kind in (("given", "i"), ("delivered", "f")):
-        if key not in g.datasets:
-            raise CheckpointError(f"{what}: dataset '{key}' is missing")
-        a = g.datasets[key][0]
-        if a.shape != (doses,) or a.dtype.kind != kind:
-            raise CheckpointError(f"{what}/{key}: {a.dtype} {a.shape}; expected ({doses},)")
-        _check_finite(a, f"{what}/{key}")
-        if np.any(a < 0):
-            raise CheckpointError(f"{what}/{key}: values must be >= 0")
+    """The schedule's state: doses given per table (integers ≥ 0)."""
+    if "given" not in g.datasets:
+        raise CheckpointError(f"{what}: dataset 'given' is missing")
+    a = g.datasets["given"][0]
+    if a.shape != (doses,) or a.dtype.kind != "i":
+        raise CheckpointError(f"{what}/given: {a.dtype} {a.shape}; expected ({doses},) integers")
+    if np.any(a < 0):
+        raise CheckpointError(f"{what}/given: values must be >= 0")
 
 
 def _check_compartment(g: Node, what: str, n_states: int) -> None:

@@ -131,7 +131,6 @@ class Dosing:
         self.compartments = compartments
         self.states = list(states)
         self.given = np.zeros(len(self.doses), dtype=np.int64)
-        self.delivered = np.zeros(len(self.doses))
 
     def __call__(self, sim) -> None:
         """Deliver the doses due before the end of the interval that just ended (the
@@ -145,13 +144,12 @@ class Dosing:
                     break
                 self.compartments[d.into].deliver(self.states[i], d.amount)
                 self.given[i] += 1
-                self.delivered[i] += d.amount
 
     def observables(self) -> list[Observable]:
         out = [Observable("doses_given", float(self.given.sum()), "therapy: doses", "doses", True)]
         per: dict[tuple[str, str], float] = {}
-        for d, state, amount in zip(self.doses, self.states, self.delivered, strict=True):
-            per[d.into, state] = per.get((d.into, state), 0.0) + float(amount)
+        for d, state, n in zip(self.doses, self.states, self.given, strict=True):
+            per[d.into, state] = per.get((d.into, state), 0.0) + float(n) * d.amount
         for (name, state), amount in per.items():
             units = self.compartments[name].units.get(state, "")
             panel = "therapy: amount dosed"
@@ -159,14 +157,21 @@ class Dosing:
         return out
 
     def state_dict(self) -> dict[str, Any]:
-        return {"given": self.given.copy(), "delivered": self.delivered.copy()}
+        return {"given": self.given.copy()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.given = np.asarray(state["given"], dtype=np.int64).copy()
-        self.delivered = np.asarray(state["delivered"], dtype=np.float64).copy()
 
 
-def schedule_rows(therapy: TherapySpec) -> list[tuple[float, str, float]]:
-    """Every dose of a schedule as ``(time [min], label, amount)``, in time order."""
+def schedule_rows(scenario: dict) -> list[tuple[float, str, float]]:
+    """Every dose of a resolved scenario's schedule as ``(time [min], label, amount)``, in
+    time order (empty without one, or for a scenario written without schedules)."""
+    raw = scenario.get("therapy") if isinstance(scenario, dict) else None
+    if not raw:
+        return []
+    try:
+        therapy = TherapySpec.model_validate(raw)
+    except ValueError:
+        return []
     rows = [(t, d.name, d.amount) for d in therapy.doses for t in d.times()]
     return sorted(rows, key=lambda r: r[0])

@@ -111,13 +111,9 @@ def _reported(run) -> Readable:
 
 def _schedule(scenario: dict) -> Listing:
     """Every scheduled dose of the run's scenario as ``"t min: label amount"``."""
-    from .doses import TherapySpec, schedule_rows
+    from .doses import schedule_rows
 
-    try:
-        therapy = TherapySpec.model_validate(scenario.get("therapy", {}))
-    except ValueError:  # a scenario written by an older version
-        return Listing()
-    return Listing(f"{t:g} min: {label} {amount:g}" for t, label, amount in schedule_rows(therapy))
+    return Listing(f"{t:g} min: {label} {amount:g}" for t, label, amount in schedule_rows(scenario))
 
 
 def _checkpoints(run_dir: Path) -> Readable:

@@ -58,16 +58,9 @@ class TherapyEvent:
 def therapy_events(scenario: dict[str, Any]) -> list[TherapyEvent]:
     """Every dose of a resolved scenario's ``[[therapy.doses]]`` schedule, in time order
     (an empty list when it has none or was written by a version without schedules)."""
-    from .doses import TherapySpec, schedule_rows
+    from .doses import schedule_rows
 
-    raw = scenario.get("therapy") if isinstance(scenario, dict) else None
-    if not raw:
-        return []
-    try:
-        therapy = TherapySpec.model_validate(raw)
-    except ValueError:
-        return []
-    return [TherapyEvent(t, label) for t, label, _amount in schedule_rows(therapy)]
+    return [TherapyEvent(t, label) for t, label, _amount in schedule_rows(scenario)]
 
 
 def time_scale(t_max: float) -> tuple[float, str]:
