@@ -142,6 +142,9 @@ def attach_cells(sim, scenario: Scenario) -> None:
         bin_size=bin_size,
         neighbours=neighbours,
     )
+    from .cell_therapy import attach_cell_therapies
+
+    attach_cell_therapies(sim, layer, spec.therapy)
     sim.population = pop
     sim.cells = layer
     sim.processes.extend(layer.processes)

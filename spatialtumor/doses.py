@@ -20,7 +20,7 @@ it exactly.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -85,9 +85,13 @@ class DoseSpec(BaseModel):
 
 
 class TherapySpec(BaseModel):
-    """The ``[therapy]`` table."""
+    """The ``[therapy]`` table: doses into compartments and the cell therapies
+    (:mod:`~spatialtumor.cell_therapy`), each a list of tables."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    #: the keys holding cell-therapy items, in the order their rules are added
+    cell_keys: ClassVar[tuple[str, ...]] = ()
 
     doses: list[DoseSpec] = Field(default_factory=list)
 
@@ -173,5 +177,8 @@ def schedule_rows(scenario: dict) -> list[tuple[float, str, float]]:
         therapy = TherapySpec.model_validate(raw)
     except ValueError:
         return []
+    from .cell_therapy import cell_therapy_items
+
     rows = [(t, d.name, d.amount) for d in therapy.doses for t in d.times()]
+    rows += [row for _key, item in cell_therapy_items(therapy) for row in item.events()]
     return sorted(rows, key=lambda r: r[0])

@@ -432,6 +432,7 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
         kinds={n: k.kind_class for n, k in (spec.cells.kinds.items() if spec.cells else ())},
         vessels=len(spec.vessels),
         compartments={n: c.model_class.outputs for n, c in spec.compartments.items()},
+        domain=domain_corners(spec.grid),
     )
     for name, c in spec.compartments.items():
         try:
@@ -439,6 +440,10 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
         except KindError as exc:
             raise ScenarioError(source, f"compartments.{name}.{exc.key}", exc.message) from None
     bad = check_doses(spec.therapy, spec.compartments, spec.run.stop)
+    if bad is None:
+        from .cell_therapy import check_cell_therapies
+
+        bad = check_cell_therapies(spec.therapy, ctx, spec.run.stop)
     if bad is not None:
         raise ScenarioError(source, *bad)
     need = estimate_bytes(spec, itemsize=4)
@@ -451,6 +456,14 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
             f"needs about {need / 2**30:.1f} GiB even in float32, more than this machine's "
             f"{have / 2**30:.1f} GiB",
         )
+
+
+def domain_corners(g: GridSpec) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Lower and upper corners of the grid's domain [µm] (x, y, z)."""
+    lower = tuple(float(v) for v in g.origin_xyz)
+    n = (g.nx, g.ny, g.nz)
+    upper = tuple(lo + k * h for lo, k, h in zip(lower, n, g.spacing_xyz, strict=True))
+    return lower, upper
 
 
 #: cells fill at most this fraction of a voxel (close packing), for the uptake estimate

@@ -5,8 +5,9 @@ Every phenotype step each live tumour cell faces three competing exponential clo
 division at ``b f(O₂)``, apoptosis at ``a`` and necrosis at ``n g(O₂)``, all rates per
 minute, so results do not depend on the step length. With ``R = b f + a + n g`` an event
 happens with probability ``1 − exp(−R dt)``; which one is drawn in proportion to its rate.
-Apoptotic cells are removed after a fixed duration, necrotic cells at a (slow) clearance
-rate; dead cells keep their place but neither move nor (by default) exchange.
+Apoptotic cells (and cells dying an immunogenic death, state ``immunogenic``, entered when
+a therapy kills them) are removed after a fixed duration, necrotic cells at a (slow)
+clearance rate; dead cells keep their place but neither move nor (by default) exchange.
 
 Antigen is drawn at seeding from N(mean, sd) clipped at 0 and passed to daughters with
 Gaussian mutation noise; MHC-I is inherited and lost at a division with a fixed
@@ -84,9 +85,12 @@ class Tumour(Kind):
 
     model = "tumour"
     Params = TumourParams
-    states = ("live", "apoptotic", "necrotic")
-    dead_states = ("apoptotic", "necrotic")
+    states = ("live", "apoptotic", "necrotic", "immunogenic")
+    dead_states = ("apoptotic", "necrotic", "immunogenic")
     killed_state = "apoptotic"
+    #: killed by a therapy with immunogenic death: dying like an apoptotic cell, releasing
+    #: what the scenario's ``state_exchange.immunogenic`` gives (antigen, danger signals)
+    immunogenic_state = "immunogenic"
     colour = (0.84, 0.37, 0.0)
     description = "oxygen-driven growth and death; antigen, MHC-I, PD-L1"
     columns = (
@@ -137,12 +141,7 @@ class Tumour(Kind):
         state = pop["state"]
         alive = pop["alive"] & (pop["kind"] == self.index)
         o2 = ctx.field_at(p.oxygen_field)
-        prolif = xp.clip(
-            (o2 - p.proliferation_threshold)
-            / (p.proliferation_saturation - p.proliferation_threshold),
-            0.0,
-            1.0,
-        )
+        prolif = self._proliferation(xp, o2)
         necro = xp.clip((p.necrosis_threshold - o2) / (p.necrosis_threshold - p.necrosis_max), 0, 1)
         birth = p.birth_rate * prolif
         necrosis = p.necrosis_rate * necro
@@ -155,11 +154,25 @@ class Tumour(Kind):
         events.change_state(event & (pick < apoptosis), 1)
         events.change_state(event & (pick >= apoptosis) & (pick < apoptosis + necrosis), 2)
         events.divide(event & (pick >= apoptosis + necrosis))
+        dying = (state == 1) | (state == 3)
         cleared = alive & (
-            ((state == 1) & (ctx.steps_in_state() >= ctx.steps(p.apoptosis_duration)))
+            (dying & (ctx.steps_in_state() >= ctx.steps(p.apoptosis_duration)))
             | ((state == 2) & (u[:, 2] < -math.expm1(-p.necrotic_clearance * dt)))
         )
         events.remove(cleared)
+
+    def _proliferation(self, xp, o2):
+        """``f(O₂)``: the share of the full division rate at oxygen ``o2`` [mmHg]."""
+        p = self.params
+        span = p.proliferation_saturation - p.proliferation_threshold
+        return xp.clip((o2 - p.proliferation_threshold) / span, 0.0, 1.0)
+
+    def cycling(self, ctx):
+        """``f(O₂)`` of live tumour cells (division rate over its saturated value), else 0."""
+        pop = ctx.population
+        live = pop["alive"] & (pop["kind"] == self.index) & (pop["state"] == 0)
+        f = self._proliferation(ctx.xp, ctx.field_at(self.params.oxygen_field))
+        return ctx.xp.where(live, f, 0.0)
 
     # cells ------------------------------------------------------------------------------
     def initialise(self, layer, rows) -> None:

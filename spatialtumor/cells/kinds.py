@@ -142,6 +142,8 @@ class CheckContext:
     vessels: int = 0
     #: compartment name → names of its outputs
     compartments: dict[str, tuple[str, ...]] = None
+    #: lower and upper corners of the domain [µm] (x, y, z), when known
+    domain: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
     def field(self, key: str, name: str | None) -> None:
         """Raise :class:`KindError` if ``name`` (not None) is not a field of the scenario."""
@@ -205,6 +207,9 @@ class Kind:
     immobile_states: ClassVar[tuple[str, ...]] = ()
     #: state entered when another cell kills this one; None: a killed cell is removed
     killed_state: ClassVar[str | None] = None
+    #: state entered at an immunogenic death (a therapy's kill releasing antigen and danger
+    #: signals); None: such a kill enters ``killed_state`` like any other
+    immunogenic_state: ClassVar[str | None] = None
     columns: ClassVar[tuple[Column, ...]] = ()
     colour: ClassVar[tuple[float, float, float]] = (0.55, 0.55, 0.55)
     description: ClassVar[str] = ""
@@ -272,6 +277,12 @@ class Kind:
         partners among ``kinds`` (the mechanics bins are made at least this large)."""
         return 0.0
 
+    def cycling(self, ctx: StepContext) -> Any:
+        """(N,) float64 in [0, 1] over every in-use row: how far each cell of this kind is
+        in the cell cycle now (its division rate over its largest one; 0 for other rows),
+        read by therapies that kill cycling cells; None: this kind never divides."""
+        return None
+
 
 class KindRegistry:
     """Kind classes by their ``model`` name."""
@@ -291,7 +302,7 @@ class KindRegistry:
         if not states or len(set(states)) != len(states):
             raise ValueError(f"{kind.__name__}: states must be unique and not empty")
         named = (*kind.dead_states, *kind.immobile_states)
-        named += (kind.killed_state,) if kind.killed_state else ()
+        named += tuple(s for s in (kind.killed_state, kind.immunogenic_state) if s)
         if any(s not in states for s in named):
             raise ValueError(f"{kind.__name__}: a named state is not in states {states}")
         for c in kind.columns:

@@ -171,15 +171,27 @@ class CellLayer:
         #: kills recorded per step when set to a list (tests): dicts of host arrays
         self.kill_log: list[dict[str, np.ndarray]] | None = None
         self.rules: dict[str, list[Rule]] = {"mechanics": [], "phenotype": []}
-        ordered = []
+        self._ordered: list[tuple[int, int, int, Rule]] = []
+        self._added = 0
         for ki, k in enumerate(self.kinds):
-            for ri, rule in enumerate(k.rules(self)):
-                ordered.append((int(rule.stage), ki, ri, rule))
-        for _stage, _ki, _ri, rule in sorted(ordered, key=lambda t: t[:3]):
-            self.rules[rule.clock].append(rule)
+            self._order(k.rules(self), ki)
         self.processes = (_ClockProcess(self, "mechanics"), _ClockProcess(self, "phenotype"))
         #: diffusion step of the clock step being run (0 while the initial cells are placed)
         self.step = 0
+
+    def _order(self, rules: Sequence[Rule], owner: int) -> None:
+        for ri, rule in enumerate(rules):
+            self._ordered.append((int(rule.stage), owner, ri, rule))
+        self._ordered.sort(key=lambda t: t[:3])
+        self.rules = {"mechanics": [], "phenotype": []}
+        for _stage, _owner, _ri, rule in self._ordered:
+            self.rules[rule.clock].append(rule)
+
+    def add_rules(self, rules: Sequence[Rule]) -> None:
+        """Add rules that belong to no kind (a therapy acting on cells): within a stage they
+        run after every kind's rules, in the order they were added."""
+        self._added += 1
+        self._order(rules, len(self.kinds) + self._added)
 
     # bookkeeping ------------------------------------------------------------------------
     def compartment_output(self, spec: str) -> float:
@@ -323,11 +335,14 @@ class CellLayer:
                 daughters[n][sel] = v
         return daughters
 
-    def kill(self, ctx: StepContext, targets, killers=None, cause: str = "") -> Any:
-        """Kill rows ``targets`` (int64) by other cells: each enters its kind's
-        ``killed_state``, or, when the kind has none, dies at once (``alive`` cleared; the
-        row goes at the next compaction). Returns a bool mask over ``targets`` of the kills
-        that took effect (rows with an earlier event are skipped).
+    def kill(
+        self, ctx: StepContext, targets, killers=None, cause: str = "", immunogenic: bool = False
+    ) -> Any:
+        """Kill rows ``targets`` (int64) by other cells or a therapy: each enters its kind's
+        ``killed_state`` (its ``immunogenic_state`` when ``immunogenic`` and it has one), or,
+        when the kind has neither, dies at once (``alive`` cleared; the row goes at the next
+        compaction). Returns a bool mask over ``targets`` of the kills that took effect
+        (rows with an earlier event are skipped).
         """
         pop = self.population
         xp = pop.xp
@@ -340,10 +355,11 @@ class CellLayer:
         kind = pop["kind"]
         for k in self.kinds:
             sel = want & (kind == k.index)
-            if k.killed_state is None:
+            enters = (immunogenic and k.immunogenic_state) or k.killed_state
+            if enters is None:
                 removed |= sel
             else:
-                code = xp.where(sel, np.int16(k.state_code(k.killed_state)), code)
+                code = xp.where(sel, np.int16(k.state_code(enters)), code)
         took = self.events.change_state(want & (code >= 0), code)
         gone = removed & self.events.free & pop["alive"]
         if bool(xp.any(gone)):

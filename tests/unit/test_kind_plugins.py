@@ -165,3 +165,27 @@ def test_rules_run_in_stage_order_and_one_compaction_per_phenotype_step(toy, mon
     assert calls == [s for _ in range(3) for s in sorted(order)]
     assert rebuilds == [2, 4, 6]  # diffusion steps of the phenotype steps (dt 1 min)
     assert sim.population.n == n0  # 5 removed and 5 daughters per step
+
+
+def test_rules_of_no_kind_run_after_the_kinds_within_their_stage(toy, monkeypatch):
+    """``CellLayer.add_rules`` (a therapy acting on cells) slots its rules into the stage
+    order after every kind's rules of the same stage."""
+    calls = []
+
+    def named(label):
+        return lambda ctx, events: calls.append(label)
+
+    monkeypatch.setattr(
+        toy.Blinker,
+        "rules",
+        lambda self, layer: [
+            Rule(named("kind fate"), "phenotype", Stage.FATE),
+            Rule(named("kind sense"), "phenotype", Stage.SENSE),
+        ],
+    )
+    sim = build_simulation(scenario_from_dict(SCENARIO, "toy"), make_backend("numpy", "float64"))
+    sim.cells.add_rules([Rule(named("therapy sense"), "phenotype", Stage.SENSE)])
+    sim.cells.add_rules([Rule(named("second contact"), "phenotype", Stage.CONTACT)])
+    sim.stop = 2.0
+    sim.run()
+    assert calls == ["kind sense", "therapy sense", "second contact", "kind fate"]
