@@ -102,8 +102,8 @@ def dose_state(dose: DoseSpec, compartment_spec) -> str | None:
 
 
 def check_doses(therapy: TherapySpec, compartments: dict, stop: float) -> tuple[str, str] | None:
-    """``(key, message)`` of the first dose naming an unknown compartment or state, or one
-    that is due only after the run stops; None when all are fine."""
+    """``(key, message)`` of the first dose naming an unknown compartment or state, or of
+    the first one when every dose is due only after the run stops; None when all are fine."""
     for i, d in enumerate(therapy.doses):
         key = f"therapy.doses.{i}"
         if d.into not in compartments:
@@ -119,8 +119,15 @@ def check_doses(therapy: TherapySpec, compartments: dict, stop: float) -> tuple[
         if state not in cls.states:
             states = ", ".join(cls.states)
             return f"{key}.state", f"model {cls.model!r} has no state {state!r}; states: {states}"
-        if d.at > stop:
-            return f"{key}.at", f"first dose at {d.at} min comes after the run stops ({stop} min)"
+    late = [i for i, d in enumerate(therapy.doses) if d.at > stop]
+    if late and len(late) == len(therapy.doses):
+        # a schedule wholly after the stop is a unit slip; a late boost in a shortened run
+        # (``--set run.stop=...``) is not
+        d = therapy.doses[late[0]]
+        return (
+            f"therapy.doses.{late[0]}.at",
+            f"first dose at {d.at} min comes after the run stops ({stop} min)",
+        )
     return None
 
 
