@@ -433,6 +433,9 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
         vessels=len(spec.vessels),
         compartments={n: c.model_class.outputs for n, c in spec.compartments.items()},
         domain=domain_corners(spec.grid),
+        dirichlet_fields=tuple(
+            n for n, f in spec.fields.items() if any(v is not None for v in f.face_values())
+        ),
     )
     for name, c in spec.compartments.items():
         try:

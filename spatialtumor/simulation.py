@@ -48,7 +48,7 @@ class Simulation:
     """A grid with fields (and, optionally, cells) advanced on three clocks.
 
     One diffusion step (``step``) is: exchange between cells and fields (sources and sinks,
-    implicit) → transport (LOD / explicit) → advance the clock → mechanics processes when
+    implicit) → wall values fed from compartments → transport (LOD / explicit) → advance the clock → mechanics processes when
     due → phenotype processes when due → blow-up check when due → writers when due.
 
     ``guard`` checks that fields and cell columns stay finite and bounded (see
@@ -85,6 +85,9 @@ class Simulation:
         self.sources = sources if sources is not None else SourceTerms(fields)
         self.transport = Transport(fields, clock.dt_diffusion)
         self.processes: list[Process] = list(processes or [])
+        #: callables ``feed(sim)`` run before every transport step that may set wall values
+        #: (``transport.set_boundary``) from compartments, e.g. a drug's plasma level
+        self.boundary_feeds: list[Callable[[Simulation], None]] = []
         self.writers: dict[str, Writer] = {}
         self.step_index = 0
         self.wall_seconds = 0.0
@@ -125,6 +128,8 @@ class Simulation:
         with part(t, "exchange (deposit + sources)"):
             self.sources.assemble(self)
         with part(t, "transport"):
+            for feed in self.boundary_feeds:
+                feed(self)
             # the implicit source step is fused into the first (x) sweep of the LOD species
             if self.sources.active:
                 self.transport.step(dt, self.sources.source, self.sources.uptake)

@@ -50,6 +50,8 @@ class Transport:
 
     def __init__(self, fields: Fields, dt: float):
         self.fields = fields
+        #: host (nf, 6) Dirichlet kind (1) per face and the wall values [field units]
+        self._face_kind, self._face_value = fields.boundary_arrays()
         self._build(float(dt))
 
     def _build(self, dt: float) -> None:
@@ -58,14 +60,16 @@ class Transport:
         self.dt = float(dt)
         grid = fields.grid
         be = grid.backend
-        kind, value = fields.boundary_arrays()
+        kind, value = self._face_kind, self._face_value
         diff = np.array([fields.species[n].diffusivity for n in fields.names], dtype=np.float64)
         decay = np.array([fields.species[n].decay for n in fields.names], dtype=np.float64)
         nl = fields.n_lod
         self._lod = []
+        self._r = []
         for a, axis in enumerate(AXES):
             n = int(grid.counts_xyz[a])
             r = self.dt * diff[:nl] / grid.spacing[a] ** 2
+            self._r.append(r)
             cp = np.zeros((nl, n))
             inv = np.zeros((nl, n))
             for f in range(nl):
@@ -105,6 +109,38 @@ class Transport:
                 be.asarray(value[nl:]),
                 grid.zeros((ne,)),
             )
+
+    def set_boundary(self, name: str, value: float) -> None:
+        """Set the wall value [field units] of every Dirichlet face of field ``name``.
+
+        The line matrices depend on which faces are Dirichlet, not on their values, so
+        nothing is refactorised or allocated: the new value goes into the existing
+        per-field numbers of the sweeps (a few scalar writes to the device), and only when
+        it changed. Faces that are zero-flux stay so.
+        """
+        f = self.fields.index(name)
+        value = float(value)
+        faces = np.flatnonzero(self._face_kind[f] == 1)
+        if faces.size == 0 or np.all(self._face_value[f, faces] == value):
+            return
+        self._face_value[f, faces] = value
+        nl = self.fields.n_lod
+        if f < nl:
+            for a, (_axis, _cp, _inv, _off, lo, hi) in enumerate(self._lod):
+                r = self._r[a][f]
+                if self._face_kind[f, 2 * a]:
+                    lo[f] = 2.0 * r * value
+                if self._face_kind[f, 2 * a + 1]:
+                    hi[f] = 2.0 * r * value
+        else:
+            walls = self._explicit[4]
+            for face in faces:
+                walls[f - nl, int(face)] = value
+
+    def boundary_value(self, name: str) -> np.ndarray:
+        """(6,) host wall values of field ``name`` [field units] (NaN on zero-flux faces)."""
+        f = self.fields.index(name)
+        return np.where(self._face_kind[f] == 1, self._face_value[f], np.nan)
 
     def step(self, dt: float | None = None, source=None, uptake=None) -> None:
         """Diffuse and decay all species over ``dt`` [min] in place (default: the last step).

@@ -20,6 +20,8 @@ negligible part of the body, so nothing flows back into plasma.
 from __future__ import annotations
 
 import numpy as np
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..cells.kinds import KindError
@@ -46,6 +48,11 @@ class AntibodyPKParams(BaseModel):
     peripheral_volume: float = Field(4060.0, gt=0, description="peripheral volume V₂ [mL]")
     molar_mass: float = Field(146_000.0, gt=0, description="molar mass M [g/mol] (IgG4, ≈146 kDa)")
     field: str | None = Field(None, description="tissue field of the antibody [nM] fed by vessels")
+    feed: Literal["vessels", "boundary"] = Field(
+        "vessels",
+        description='"vessels": exchange through the vessel voxels; "boundary": the field\'s '
+        "Dirichlet faces hold f C₁ (tissue fed from its edge)",
+    )
     permeability_surface: float = Field(
         2.7e-3,
         ge=0,
@@ -69,8 +76,18 @@ class AntibodyPK(CompartmentModel):
     @classmethod
     def check(cls, name, params, ctx) -> None:
         ctx.field("params.field", params.field)
-        if params.field is not None and ctx.vessels == 0:
-            raise KindError("params.field", "feeds the tissue through vessels but there are none")
+        if params.field is not None and params.feed == "vessels" and ctx.vessels == 0:
+            raise KindError(
+                "params.field",
+                'feeds the tissue through vessels but there are none (or set feed = "boundary")',
+            )
+        if params.field is not None and params.feed == "boundary":
+            if params.field not in (ctx.dirichlet_fields or ()):
+                raise KindError(
+                    "params.feed",
+                    f"feeds field {params.field!r} through its boundary, but every face of it is "
+                    "zero-flux: give the field a boundary value (e.g. boundary = 0.0)",
+                )
 
     @classmethod
     def matrix(cls, p: AntibodyPKParams) -> np.ndarray:
@@ -97,10 +114,29 @@ class AntibodyPK(CompartmentModel):
 
     @classmethod
     def attach(cls, sim, comp: Compartment, p: AntibodyPKParams, vessels) -> None:
-        """Feed ``field`` from plasma through the vessel voxels (a source depositor)."""
-        if p.field is None or p.permeability_surface == 0 or vessels is None:
+        """Feed ``field`` from plasma: through the vessel voxels (a source depositor) or by
+        holding its Dirichlet faces at ``f C₁`` (a wall-value feed before each transport)."""
+        if p.field is None:
+            return
+        if p.feed == "boundary":
+            sim.boundary_feeds.append(BoundaryFeed(comp, p))
+            return
+        if p.permeability_surface == 0 or vessels is None:
             return
         sim.sources.depositors.append(VesselSupply(sim, comp, p, vessels))
+
+
+class BoundaryFeed:
+    """Holds the Dirichlet faces of one field at ``f C₁`` [nM]: the transport's wall values
+    are set before every diffusion step (a write only when C₁ changed, on phenotype steps)."""
+
+    def __init__(self, comp: Compartment, p: AntibodyPKParams):
+        self.comp = comp
+        self.params = p
+
+    def __call__(self, sim) -> None:
+        p = self.params
+        sim.transport.set_boundary(p.field, p.tissue_fraction * self.comp.output("concentration"))
 
 
 class VesselSupply:

@@ -142,6 +142,8 @@ class CheckContext:
     vessels: int = 0
     #: compartment name → names of its outputs
     compartments: dict[str, tuple[str, ...]] = None
+    #: names of the fields with at least one Dirichlet (fixed-value) face
+    dirichlet_fields: tuple[str, ...] = ()
     #: lower and upper corners of the domain [µm] (x, y, z), when known
     domain: tuple[tuple[float, float, float], tuple[float, float, float]] | None = None
 
