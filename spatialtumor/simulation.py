@@ -48,8 +48,9 @@ class Simulation:
     """A grid with fields (and, optionally, cells) advanced on three clocks.
 
     One diffusion step (``step``) is: exchange between cells and fields (sources and sinks,
-    implicit) → wall values fed from compartments → transport (LOD / explicit) → advance the clock → mechanics processes when
-    due → phenotype processes when due → blow-up check when due → writers when due.
+    implicit) → wall values fed from compartments → transport (LOD / explicit) → advance
+    the clock → mechanics processes when due → phenotype processes when due → blow-up check
+    when due → writers when due.
 
     ``guard`` checks that fields and cell columns stay finite and bounded (see
     :mod:`spatialtumor.guard`): ``"auto"`` (default) every 6 min of simulated time and

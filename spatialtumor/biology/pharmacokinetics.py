@@ -19,9 +19,9 @@ negligible part of the body, so nothing flows back into plasma.
 
 from __future__ import annotations
 
-import numpy as np
 from typing import Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..cells.kinds import KindError
