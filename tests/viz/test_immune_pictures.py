@@ -73,6 +73,7 @@ def test_paraview_legend_names_the_kinds(immune_run, tmp_path, colour_by):
             "tumour/live",
             "tumour/apoptotic",
             "tumour/necrotic",
+            "tumour/immunogenic",
             "t8/searching",
             "t8/engaged",
             "t8/exhausted",
