@@ -78,6 +78,7 @@ def build_simulation(
     from .build_cells import vessel_mask
 
     vessels = vessel_mask(grid, spec.vessels)
+    sim.therapy = spec.therapy
     if spec.therapy.doses:
         # before the compartments: a dose due in a phenotype interval enters over it
         states = [dose_state(d, spec.compartments[d.into]) for d in spec.therapy.doses]

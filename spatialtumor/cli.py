@@ -250,6 +250,8 @@ def _summary(sim, start_step, run_path):
             f"{dose.name} {int(n)}/{dose.count}" for dose, n in zip(d.doses, d.given, strict=True)
         )
         click.echo(f"therapy: doses given {given}")
+    for text in _cell_therapy_summary(sim):
+        click.echo(text)
     for comp in sim.compartments.values():
         click.echo(
             f"{comp.name}: "
@@ -259,6 +261,21 @@ def _summary(sim, start_step, run_path):
             )
         )
     click.echo(f"output: {run_path}")
+
+
+def _cell_therapy_summary(sim) -> list[str]:
+    """One line per cell-therapy item: events delivered by now of those scheduled."""
+    from .cell_therapy import cell_therapy_items
+
+    if sim.therapy is None:
+        return []
+    out = []
+    for key, item in cell_therapy_items(sim.therapy):
+        rows = item.events()
+        if rows:
+            done = sum(1 for t, _label, _amount in rows if t <= sim.time + 1e-9)
+            out.append(f"therapy: {key} {rows[0][1]} {done}/{len(rows)} delivered")
+    return out
 
 
 def _cell_summary(sim) -> list[str]:

@@ -80,6 +80,9 @@ class Simulation:
         self.compartments: dict = {}
         #: the :class:`~spatialtumor.doses.Dosing` of the therapy schedule, if any
         self.dosing = None
+        #: the scenario's ``[therapy]`` (a :class:`~spatialtumor.doses.TherapySpec`), if built
+        #: from one
+        self.therapy = None
         self._clock = clock
         self.stop = float(stop)
         self.info = info or RunInfo()
