@@ -85,6 +85,10 @@ def build_simulation(
         sim.dosing = Dosing(spec.therapy.doses, sim.compartments, states)
         sim.processes.append(sim.dosing)
         sim.stateful["dosing"] = sim.dosing
+    if spec.therapy.pulses:
+        from .pulses import FieldPulses
+
+        sim.sources.depositors.append(FieldPulses(sim, spec.therapy.pulses))
     for name, c in spec.compartments.items():
         comp = c.model_class.build(name, c.params)
         c.model_class.attach(sim, comp, c.params, vessels)

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .cells.kinds import Observable
+from .pulses import PulseSpec
 
 
 class DoseSpec(BaseModel):
@@ -94,6 +95,7 @@ class TherapySpec(BaseModel):
     cell_keys: ClassVar[tuple[str, ...]] = ()
 
     doses: list[DoseSpec] = Field(default_factory=list)
+    pulses: list[PulseSpec] = Field(default_factory=list)
 
 
 def dose_state(dose: DoseSpec, compartment_spec) -> str | None:
@@ -187,5 +189,6 @@ def schedule_rows(scenario: dict) -> list[tuple[float, str, float]]:
     from .cell_therapy import cell_therapy_items
 
     rows = [(t, d.name, d.amount) for d in therapy.doses for t in d.times()]
+    rows += [(t, p.name, p.amount) for p in therapy.pulses for t in p.times()]
     rows += [row for _key, item in cell_therapy_items(therapy) for row in item.events()]
     return sorted(rows, key=lambda r: r[0])

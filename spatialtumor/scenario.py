@@ -444,6 +444,10 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
             raise ScenarioError(source, f"compartments.{name}.{exc.key}", exc.message) from None
     bad = check_doses(spec.therapy, spec.compartments, spec.run.stop)
     if bad is None:
+        from .pulses import check_pulses
+
+        bad = check_pulses(spec.therapy.pulses, spec.fields, ctx.domain, spec.run.stop)
+    if bad is None:
         from .cell_therapy import check_cell_therapies
 
         bad = check_cell_therapies(spec.therapy, ctx, spec.run.stop)
