@@ -85,6 +85,12 @@ def build_simulation(
         sim.dosing = Dosing(spec.therapy.doses, sim.compartments, states)
         sim.processes.append(sim.dosing)
         sim.stateful["dosing"] = sim.dosing
+    neutral = [(n, f.neutralised_by) for n, f in spec.fields.items() if f.neutralised_by]
+    if neutral:
+        from .sources import Neutralisation
+
+        for name, n in neutral:
+            sim.sources.depositors.append(Neutralisation(fields, name, n.field, n.rate))
     if spec.therapy.pulses:
         from .pulses import FieldPulses
 

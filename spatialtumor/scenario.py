@@ -118,6 +118,14 @@ class FaceBoundarySpec(Spec):
     z_max: float | Literal["zero_flux"] = "zero_flux"
 
 
+class NeutraliserSpec(Spec):
+    """``neutralised_by = { field = "anti_tnf", rate = k }``: the field is removed at
+    ``k a`` [1/min] where the drug field holds ``a``."""
+
+    field: str = Field(description="the neutralising drug's field")
+    rate: float = Field(gt=0, description="second-order binding rate k [1/(drug units·min)]")
+
+
 class FieldSpec(Spec):
     preset: str | None = Field(
         None, description="named species whose diffusivity, decay and units are the defaults"
@@ -130,6 +138,9 @@ class FieldSpec(Spec):
         "zero_flux", description="Dirichlet value on all faces, 'zero_flux', or a table per face"
     )
     solver: Literal["lod", "explicit"] = "lod"
+    neutralised_by: NeutraliserSpec | None = Field(
+        None, description="a drug field that binds and removes this one (e.g. an anti-TNF-α)"
+    )
 
     def face_values(self) -> tuple[float | None, ...]:
         """Dirichlet value per face (x_min … z_max), None for zero flux."""
@@ -407,6 +418,14 @@ def cross_check(spec: ScenarioSpec, source: str) -> None:
     steps = duration_steps(spec.run.stop, c.dt_diffusion)
     if isinstance(steps, str):
         raise ScenarioError(source, "run.stop", steps)
+    for name, f in spec.fields.items():
+        n = f.neutralised_by
+        if n is not None and (n.field not in spec.fields or n.field == name):
+            raise ScenarioError(
+                source,
+                f"fields.{name}.neutralised_by.field",
+                f"needs another field of the scenario, not {n.field!r}; fields: {_names(spec)}",
+            )
     for i, s in enumerate(spec.sources):
         if s.field not in spec.fields:
             raise ScenarioError(

@@ -84,3 +84,22 @@ class SourceTerms:
             self.uptake.fill(0)
         for d in self.depositors:
             d.deposit(sim, self.source, self.uptake)
+
+
+class Neutralisation:
+    """A drug field ``a`` binding and removing a field ``c``: ``dc/dt = … − k a c``, the
+    term added to the implicit uptake of ``c`` every diffusion step.
+
+    The drug is taken to be in excess (an antibody at nM against a cytokine at pM), so the
+    binding does not deplete it.
+    """
+
+    def __init__(self, fields: Fields, target: str, drug: str, rate: float):
+        self.target = fields.index(target)
+        self.drug = fields.index(drug)
+        self.rate = float(rate)
+        self.xp = fields.grid.backend.xp
+
+    def deposit(self, sim, source, uptake) -> None:
+        a = sim.fields.values[self.drug]
+        uptake[self.target] += self.rate * self.xp.maximum(a, 0)
