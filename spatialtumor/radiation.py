@@ -203,9 +203,6 @@ class RadiationSpec(CellTherapy):
     def due(self, step: int, every: int, dt: float) -> int:
         """Fractions due in the diffusion steps ``(step − every, step]`` (``dt`` [min] per
         step); a fraction at 0 min counts in the first step."""
-        if self.count == 1:
-            first = max(1, math.ceil(self.at / dt - 1e-9))
-            return int(step - every < first <= step)
         due = np.maximum(1, np.ceil(np.asarray(self.times()) / dt - 1e-9))
         return int(np.count_nonzero((due > step - every) & (due <= step)))
 

@@ -117,6 +117,22 @@ def test_survival_per_fraction_is_linear_quadratic_per_kind(dose):
         assert abs(killed - hit * p) < 4 * sigma
 
 
+def test_a_fraction_is_given_at_the_phenotype_step_whose_interval_holds_it():
+    """Δt = 0.5 min, Δt_p = 6 min (12 steps): fractions at 0, 5.5, 6 and 6.5 min fall in the
+    steps ending at 6, 6, 6 and 12 min (a fraction at 0 in the first step, ``(t − Δt_p, t]``
+    otherwise); one at 11.9 min in the step ending at 12 min."""
+    from spatialtumor.radiation import RadiationSpec
+
+    def given(at):
+        spec = RadiationSpec(dose=2.0, at=at)
+        return [spec.due(step, 12, 0.5) for step in (12, 24, 36)]
+
+    assert given(0.0) == given(5.5) == given(6.0) == [1, 0, 0]
+    assert given(6.5) == given(11.9) == given(12.0) == [0, 1, 0]
+    five = RadiationSpec(dose=2.0, at=1.0, every=2.0, count=5)  # 1, 3, 5, 7, 9 min
+    assert [five.due(step, 12, 0.5) for step in (12, 24)] == [3, 2]
+
+
 def test_a_kind_override_replaces_the_default_and_inert_cells_are_untouched():
     """``sensitivity.t8 = {alpha = 0, beta = 0}`` spares the T cells; a kind of model
     ``inert`` is irradiated but never killed."""
@@ -213,7 +229,7 @@ def test_an_immunogenic_death_releases_antigen_and_danger(seed):
         ("therapy.radiation.0.dose=-2", "therapy.radiation.0.dose", "positive"),
         ("therapy.radiation.0.at=-60", "therapy.radiation.0.at", "in the past"),
         ("therapy.radiation.0.at=1e6", "therapy.radiation.0.at", "after the run stops"),
-        ("therapy.radiation.0.count=3", "therapy.radiation.0", "interval"),
+        ("therapy.radiation.0.every=0", "therapy.radiation.0", "need an interval"),
         (
             "therapy.radiation.0.sensitivity.tcell={alpha=1.0,beta=0.0}",
             "therapy.radiation.0.sensitivity.tcell",
