@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .cells.kinds import Observable
 from .pulses import PulseSpec
+from .radiation import RadiationSpec
 
 
 class DoseSpec(BaseModel):
@@ -92,10 +93,11 @@ class TherapySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: the keys holding cell-therapy items, in the order their rules are added
-    cell_keys: ClassVar[tuple[str, ...]] = ()
+    cell_keys: ClassVar[tuple[str, ...]] = ("radiation",)
 
     doses: list[DoseSpec] = Field(default_factory=list)
     pulses: list[PulseSpec] = Field(default_factory=list)
+    radiation: list[RadiationSpec] = Field(default_factory=list)
 
 
 def dose_state(dose: DoseSpec, compartment_spec) -> str | None:
