@@ -88,9 +88,9 @@ def check_pulses(pulses: list[PulseSpec], fields, domain, stop: float):
         key = f"therapy.pulses.{i}"
         if p.field not in fields:
             return f"{key}.field", f"unknown field {p.field!r}; fields: {', '.join(fields)}"
-        why = p.outside(domain)
+        why = p.outside(domain) if domain is not None else None
         if why is not None:
-            return f"{key}.region", why
+            return f"{key}.{why[0]}", why[1]
     if pulses and all(p.at > stop for p in pulses):
         return "therapy.pulses.0.at", (
             f"first pulse at {pulses[0].at} min comes after the run stops ({stop} min)"

@@ -32,15 +32,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .cell_therapy import CellTherapy
 from .cells.kinds import CheckContext, KindError, Rule, Stage
+from .regions import RegionSpec
 
-Vec3 = tuple[float, float, float]
 LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
 
@@ -107,7 +106,7 @@ class SensitivitySpec(BaseModel):
     beta: float = Field(ge=0, description="quadratic LQ coefficient β [1/Gy²]")
 
 
-class RadiationSpec(CellTherapy):
+class RadiationSpec(CellTherapy, RegionSpec):
     """One ``[[therapy.radiation]]`` table: a schedule of fractions to a region."""
 
     dose: float = Field(description="dose per fraction [Gy]")
@@ -115,13 +114,6 @@ class RadiationSpec(CellTherapy):
     every: float = Field(0.0, description="interval between fractions [min]; 0: one fraction")
     count: int = Field(1, description="number of fractions")
     label: str = Field("", description="name on plots and of the fraction counter")
-    region: Literal["domain", "sphere", "box"] = Field(
-        "domain", description="irradiated volume: the whole domain, a sphere or a box"
-    )
-    centre: Vec3 | None = Field(None, description="centre of a sphere [µm] (x, y, z)")
-    radius: float | None = Field(None, description="radius of a sphere [µm]")
-    lower: Vec3 | None = Field(None, description="lower corner of a box [µm] (x, y, z)")
-    upper: Vec3 | None = Field(None, description="upper corner of a box [µm] (x, y, z)")
     sensitivity: dict[str, SensitivitySpec] = Field(
         default_factory=dict, description="α, β by kind name, overriding the model defaults"
     )
@@ -169,23 +161,6 @@ class RadiationSpec(CellTherapy):
     def _shape(self):
         if self.count > 1 and self.every == 0:
             raise ValueError(f"{self.count} fractions need an interval: set every > 0 min")
-        given = {k for k in ("centre", "radius", "lower", "upper") if getattr(self, k) is not None}
-        need = {"domain": set(), "sphere": {"centre", "radius"}, "box": {"lower", "upper"}}
-        want = need[self.region]
-        if given - want:
-            extra = ", ".join(sorted(given - want))
-            raise ValueError(f'region = "{self.region}" takes no {extra}')
-        if want - given:
-            missing = " and ".join(sorted(want - given))
-            raise ValueError(f'region = "{self.region}" needs {missing} [µm]')
-        if self.region == "sphere" and not self.radius > 0:
-            raise ValueError(f"a sphere needs radius > 0 µm, got {self.radius}")
-        if self.region == "box" and not all(
-            a < b for a, b in zip(self.lower, self.upper, strict=True)
-        ):
-            raise ValueError(
-                f"a box needs lower < upper on every axis, got {self.lower}, {self.upper}"
-            )
         return self
 
     # schedule ---------------------------------------------------------------------------
@@ -229,31 +204,13 @@ class RadiationSpec(CellTherapy):
                     f"kind {name!r} (model {cls.model!r}) has no default radiosensitivity: give "
                     f"sensitivity.{name} = {{ alpha = ..., beta = ... }}",
                 )
-        if ctx.domain is not None:
-            self._check_region(ctx.domain)
+        why = self.outside(ctx.domain) if ctx.domain is not None else None
+        if why is not None:
+            raise KindError(*why)
         if self.at > stop:
             raise KindError(
                 "at", f"first fraction at {self.at} min comes after the run stops ({stop} min)"
             )
-
-    def _check_region(self, domain) -> None:
-        lo, hi = (np.asarray(c, dtype=np.float64) for c in domain)
-        box = f"the domain [{tuple(lo.tolist())}, {tuple(hi.tolist())}] µm"
-        if self.region == "sphere":
-            c = np.asarray(self.centre, dtype=np.float64)
-            gap = np.linalg.norm(np.clip(c, lo, hi) - c)
-            if not gap < self.radius:
-                raise KindError(
-                    "centre",
-                    f"the sphere (centre {self.centre} µm, radius {self.radius} µm) lies "
-                    f"outside {box}",
-                )
-        elif self.region == "box":
-            a, b = np.asarray(self.lower), np.asarray(self.upper)
-            if not bool(np.all((a < hi) & (b > lo))):
-                raise KindError(
-                    "lower", f"the box [{self.lower}, {self.upper}] µm lies outside {box}"
-                )
 
     # run time ---------------------------------------------------------------------------
     def build(self, sim, layer, name: str) -> list[Rule]:
@@ -279,7 +236,7 @@ class RadiationSpec(CellTherapy):
             ctx.layer.count(fractions, float(m))
             pop = ctx.population
             xp = ctx.xp
-            hit = ctx.layer.living() & self.inside(xp, pop["position"])
+            hit = ctx.layer.living() & self.contains(xp, pop["position"])
             kind = pop["kind"].astype(np.int64)
             u = ctx.uniform(pop["id"], "radiation", draw + 1)[:, draw]
             dies = hit & (u < -xp.expm1(-m * log_kill[kind]))
@@ -291,15 +248,3 @@ class RadiationSpec(CellTherapy):
                 ctx.layer.count(f"{k.name}_radiation_killed", killed_kind == k.index)
 
         return [Rule(irradiate, "phenotype", Stage.SENSE, f"radiation ({name})")]
-
-    def inside(self, xp, positions):
-        """(N,) bool: positions [µm] (x, y, z) inside the region."""
-        p = positions.astype(np.float64)
-        if self.region == "sphere":
-            d = p - xp.asarray(self.centre, dtype=np.float64)
-            return xp.sum(d * d, axis=1) <= self.radius**2
-        if self.region == "box":
-            lo = xp.asarray(self.lower, dtype=np.float64)
-            hi = xp.asarray(self.upper, dtype=np.float64)
-            return xp.all((p >= lo) & (p <= hi), axis=1)
-        return xp.ones(p.shape[0], dtype=bool)

@@ -27,25 +27,39 @@ class RegionSpec(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self):
-        if self.region == "sphere" and (self.centre is None or self.radius is None):
-            raise ValueError('region = "sphere" needs centre and radius [µm]')
-        if self.region == "box":
-            if self.lower is None or self.upper is None:
-                raise ValueError('region = "box" needs lower and upper corners [µm]')
-            if any(lo >= hi for lo, hi in zip(self.lower, self.upper, strict=True)):
-                raise ValueError("a box's lower corner must lie below its upper one on every axis")
+        given = {k for k in ("centre", "radius", "lower", "upper") if getattr(self, k) is not None}
+        need = {"domain": set(), "sphere": {"centre", "radius"}, "box": {"lower", "upper"}}
+        want = need[self.region]
+        if given - want:
+            raise ValueError(f'region = "{self.region}" takes no {", ".join(sorted(given - want))}')
+        if want - given:
+            raise ValueError(
+                f'region = "{self.region}" needs {" and ".join(sorted(want - given))} [µm]'
+            )
+        if self.region == "box" and not all(
+            a < b for a, b in zip(self.lower, self.upper, strict=True)
+        ):
+            raise ValueError(
+                f"a box needs lower < upper on every axis, got {self.lower}, {self.upper}"
+            )
         return self
 
-    def outside(self, domain) -> str | None:
-        """Why the region misses the domain ``(lower, upper)`` [µm], or None if it meets it."""
+    def outside(self, domain) -> tuple[str, str] | None:
+        """``(key, message)`` when the region misses the domain ``(lower, upper)`` [µm]
+        (a region larger than the domain, or partly outside it, is fine), else None."""
         lo, hi = (np.asarray(c, dtype=np.float64) for c in domain)
+        box = f"the domain [{tuple(lo.tolist())}, {tuple(hi.tolist())}] µm"
         if self.region == "sphere":
-            nearest = np.clip(np.asarray(self.centre), lo, hi)
-            if np.sum((nearest - np.asarray(self.centre)) ** 2) > self.radius**2:
-                return f"the sphere at {self.centre} µm, radius {self.radius} µm, misses the domain"
+            c = np.asarray(self.centre, dtype=np.float64)
+            if not np.linalg.norm(np.clip(c, lo, hi) - c) < self.radius:
+                return "centre", (
+                    f"the sphere (centre {self.centre} µm, radius {self.radius} µm) lies "
+                    f"outside {box}"
+                )
         elif self.region == "box":
-            if np.any(np.asarray(self.upper) < lo) or np.any(np.asarray(self.lower) > hi):
-                return f"the box {self.lower}..{self.upper} µm misses the domain"
+            a, b = np.asarray(self.lower), np.asarray(self.upper)
+            if not bool(np.all((a < hi) & (b > lo))):
+                return "lower", f"the box [{self.lower}, {self.upper}] µm lies outside {box}"
         return None
 
     def contains(self, xp, positions):

@@ -82,8 +82,8 @@ def test_pulses_are_in_the_schedule():
         ({"field": "il6"}, "therapy.pulses.0.field", "unknown field"),
         ({"amount": -1.0}, "therapy.pulses.0.amount", "positive"),
         ({"at": -5.0}, "therapy.pulses.0.at", "in the past"),
-        ({"centre": [900.0, 0.0, 0.0]}, "therapy.pulses.0.region", "misses the domain"),
-        ({"region": "box"}, "therapy.pulses.0", "lower and upper"),
+        ({"centre": [900.0, 0.0, 0.0]}, "therapy.pulses.0.centre", "outside the domain"),
+        ({"region": "box"}, "therapy.pulses.0", "takes no centre, radius"),
         ({"at": 500.0, "count": 1}, "therapy.pulses.0.at", "after the run stops"),
     ],
 )

@@ -237,7 +237,7 @@ def test_an_immunogenic_death_releases_antigen_and_danger(seed):
         ),
         ("therapy.radiation.0.centre=[5000.0,0.0,0.0]", "therapy.radiation.0.centre", "outside"),
         ('therapy.radiation.0.region="box"', "therapy.radiation.0", "takes no centre, radius"),
-        ("therapy.radiation.0.radius=0", "therapy.radiation.0", "radius > 0"),
+        ("therapy.radiation.0.radius=0", "therapy.radiation.0.radius", "greater than 0"),
         ("therapy.radiation.0.gray=2", "therapy.radiation.0.gray", "unknown key"),
     ],
 )
