@@ -57,6 +57,7 @@ STREAMS = {
     "polarisation": 30,
     "phagocytosis": 31,
     "macrophage_kill": 32,
+    "chemotherapy": 48,  # draw i: the i-th [[therapy.chemotherapy]] item
 }
 
 
