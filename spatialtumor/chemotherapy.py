@@ -79,11 +79,11 @@ class ChemotherapySpec(CellTherapy):
                 )
 
     def build(self, sim, layer, name: str) -> list[Rule]:
-        kinds = [(layer.by_name[k], s) for k, s in self.kill.items() if s.max_rate > 0]
-        for k, _s in kinds:
+        for k in self.kill:  # every named kind reports, so arms of a study share columns
             layer.add_counter(
-                f"{k.name}_chemo_killed", f"{k.name}: killed by chemotherapy per interval", "cells"
+                f"{k}_chemo_killed", f"{k}: killed by chemotherapy per interval", "cells"
             )
+        kinds = [(layer.by_name[k], s) for k, s in self.kill.items() if s.max_rate > 0]
         if not kinds:
             return []
         field = self.field
