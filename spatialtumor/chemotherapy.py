@@ -50,7 +50,7 @@ class ChemotherapySpec(CellTherapy):
     """One ``[[therapy.chemotherapy]]`` item: a drug field and the kinds it kills."""
 
     field: str = Field(description="the drug's tissue field [nM]")
-    label: str = Field("", description="name on plots and counters' panels (default: the field)")
+    label: str = Field("", description="name of the drug on plots (default: the field)")
     kill: dict[str, ChemoKill] = Field(
         default_factory=dict, description="kind name → its sensitivity to the drug"
     )
@@ -81,7 +81,7 @@ class ChemotherapySpec(CellTherapy):
     def build(self, sim, layer, name: str) -> list[Rule]:
         for k in self.kill:  # every named kind reports, so arms of a study share columns
             layer.add_counter(
-                f"{k}_chemo_killed", f"{k}: killed by chemotherapy per interval", "cells"
+                f"{k}_chemo_killed", f"{k}: killed by {self.name} per interval", "cells"
             )
         kinds = [(layer.by_name[k], s) for k, s in self.kill.items() if s.max_rate > 0]
         if not kinds:

@@ -3,7 +3,7 @@ through the vessel voxels, with antibody (``antibody_pk``) and small-molecule (`
 defaults (equations, values and sources in docs/MODEL.md, "Antibody pharmacokinetics" and
 "Chemotherapy").
 
-States ``central`` A₁ and ``peripheral`` A₂ [mg] of antibody in the body::
+States ``central`` A₁ and ``peripheral`` A₂ [mg] of the drug in the body::
 
     dA₁/dt = −(CL/V₁) A₁ − (Q/V₁) A₁ + (Q/V₂) A₂ + J(t)
     dA₂/dt =  (Q/V₁) A₁ − (Q/V₂) A₂
