@@ -297,6 +297,17 @@ def test_bad_chemotherapy_gives_one_line_and_exit_2(setting, key, words):
     assert "\n" not in line and key in line and words in line, line
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [["therapy.doses=[]"], ["therapy.chemotherapy.0.kill.t8.max_rate=0"]],
+)
+def test_the_scenario_arms_named_in_its_header_validate(settings):
+    """The control arms the scenario's description names (no drug; no lymphodepletion)."""
+    args = ["validate", CHEMO, "--quiet"] + [a for s in settings for a in ("--set", s)]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 0, r.output
+
+
 def test_restart_in_the_middle_of_a_chemotherapy_schedule_is_exact(tmp_path):
     """Doses at 0, 20, 40 min; a checkpoint at 30 min; resumed to 60 min = uninterrupted,
     bit for bit (compartments, fields, cells, time series with the kill counters)."""
