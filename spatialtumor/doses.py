@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .cells.kinds import Observable
+from .chemotherapy import ChemotherapySpec
 from .pulses import PulseSpec
 from .radiation import RadiationSpec
 
@@ -93,11 +94,12 @@ class TherapySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: the keys holding cell-therapy items, in the order their rules are added
-    cell_keys: ClassVar[tuple[str, ...]] = ("radiation",)
+    cell_keys: ClassVar[tuple[str, ...]] = ("radiation", "chemotherapy")
 
     doses: list[DoseSpec] = Field(default_factory=list)
     pulses: list[PulseSpec] = Field(default_factory=list)
     radiation: list[RadiationSpec] = Field(default_factory=list)
+    chemotherapy: list[ChemotherapySpec] = Field(default_factory=list)
 
 
 def dose_state(dose: DoseSpec, compartment_spec) -> str | None:

@@ -57,7 +57,8 @@ STREAMS = {
     "polarisation": 30,
     "phagocytosis": 31,
     "macrophage_kill": 32,
-    "radiation": 40,
+    "radiation": 40,  # draw i: the i-th [[therapy.radiation]] item
+    "chemotherapy": 48,  # draw i: the i-th [[therapy.chemotherapy]] item
 }
 
 

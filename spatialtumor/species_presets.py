@@ -86,6 +86,15 @@ PRESETS: dict[str, Preset] = {
         "D ≈ 1e-7 cm²/s of IgG in tumour interstitium (Pluen 2001); t½ ≈ 24 d, the "
         "FcRn-protected terminal half-life (Ahamadi 2017)",
     ),
+    "doxorubicin": Preset(
+        1.2e4,
+        3.85e-4,
+        "nM",
+        "doxorubicin, a small-molecule cytotoxic drug (543 Da), unbound in the interstitium",
+        "D ≈ 2e-6 cm²/s: Stokes–Einstein in water at 37 °C over the squared tortuosity of "
+        "tissue (≈ 1.6², Thorne 2006); t½ ≈ 30 h, the drug's terminal half-life (label, "
+        "20–48 h), as loss to cells and metabolism; washout through vessels is the PK model's",
+    ),
 }
 
 

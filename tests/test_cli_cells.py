@@ -139,7 +139,8 @@ CASES = {
     ),
     "unknown compartment model": (
         BASE + '[compartments.ln]\nmodel = "lymphnode"\n',
-        "compartments.ln.model: unknown model 'lymphnode'; models: antibody_pk, lymph_node",
+        "compartments.ln.model: unknown model 'lymphnode'; "
+        "models: antibody_pk, drug_pk, lymph_node",
     ),
     "typo in compartment params": (
         BASE + '[compartments.ln]\nmodel = "lymph_node"\nparams = { egres_rate = 0.1 }\n',

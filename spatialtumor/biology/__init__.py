@@ -19,5 +19,6 @@ KINDS.add(dendritic.Dendritic)
 COMPARTMENTS = CompartmentRegistry()
 COMPARTMENTS.add(lymph_node.LymphNode)
 COMPARTMENTS.add(pharmacokinetics.AntibodyPK)
+COMPARTMENTS.add(pharmacokinetics.DrugPK)
 
 __all__ = ["COMPARTMENTS", "KINDS"]

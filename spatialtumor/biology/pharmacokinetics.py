@@ -1,8 +1,9 @@
-"""Antibody pharmacokinetics: a linear two-compartment plasma model feeding a tissue field
-through the vessel voxels (equations, values and sources in docs/MODEL.md, "Antibody
-pharmacokinetics").
+"""Drug pharmacokinetics: a linear two-compartment plasma model feeding a tissue field
+through the vessel voxels, with antibody (``antibody_pk``) and small-molecule (``drug_pk``)
+defaults (equations, values and sources in docs/MODEL.md, "Antibody pharmacokinetics" and
+"Chemotherapy").
 
-States ``central`` A₁ and ``peripheral`` A₂ [mg] of antibody in the body::
+States ``central`` A₁ and ``peripheral`` A₂ [mg] of the drug in the body::
 
     dA₁/dt = −(CL/V₁) A₁ − (Q/V₁) A₁ + (Q/V₂) A₂ + J(t)
     dA₂/dt =  (Q/V₁) A₁ − (Q/V₂) A₂
@@ -164,3 +165,43 @@ class VesselSupply:
         target = p.tissue_fraction * self.comp.output("concentration")
         s[self.voxels] += self.rate * target
         u[self.voxels] += self.rate
+
+
+class DrugPKParams(AntibodyPKParams):
+    """Parameters of ``model = "drug_pk"``: a small molecule; doxorubicin defaults (the
+    central and deep peripheral compartments of Kontny et al. 2013 / Pérez-Blanco et al.
+    2016, whose three-compartment model this reduces to two)."""
+
+    clearance: float = Field(
+        62_400.0 / 60.0, ge=0, description="clearance CL [mL/min] (62.4 L/h, doxorubicin)"
+    )
+    central_volume: float = Field(17_700.0, gt=0, description="central volume V₁ [mL] (17.7 L)")
+    intercompartmental_clearance: float = Field(
+        50_700.0 / 60.0, ge=0, description="Q [mL/min] (50.7 L/h); 0: one compartment"
+    )
+    peripheral_volume: float = Field(
+        1_830_000.0, gt=0, description="peripheral volume V₂ [mL] (1830 L, tissue binding)"
+    )
+    molar_mass: float = Field(543.5, gt=0, description="molar mass M [g/mol] (doxorubicin)")
+    field: str | None = Field(None, description="tissue field of the drug [nM] fed by vessels")
+    permeability_surface: float = Field(
+        0.9,
+        ge=0,
+        description="PS/V of the tissue [1/min] (P ≈ 1e-4 cm/s × S/V ≈ 150 /cm, small molecule)",
+    )
+    tissue_fraction: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="interstitial-to-plasma concentration at equilibrium f (unbound fraction)",
+    )
+    max_substep: float = Field(
+        1.0, gt=0, description="longest internal ODE step [min] (distribution t½ ≈ 6.5 min)"
+    )
+
+
+class DrugPK(AntibodyPK):
+    """A small-molecule drug: the antibody model's equations with ``DrugPKParams``."""
+
+    model = "drug_pk"
+    Params = DrugPKParams
