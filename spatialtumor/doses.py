@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .cells.kinds import Observable
+from .infusions import Infusions
 
 
 class DoseSpec(BaseModel):
@@ -91,9 +92,10 @@ class TherapySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: the keys holding cell-therapy items, in the order their rules are added
-    cell_keys: ClassVar[tuple[str, ...]] = ()
+    cell_keys: ClassVar[tuple[str, ...]] = ("infusions",)
 
     doses: list[DoseSpec] = Field(default_factory=list)
+    infusions: Infusions = Field(default_factory=list)
 
 
 def dose_state(dose: DoseSpec, compartment_spec) -> str | None:

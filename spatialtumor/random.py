@@ -57,6 +57,12 @@ STREAMS = {
     "polarisation": 30,
     "phagocytosis": 31,
     "macrophage_kill": 32,
+    # CAR targets and CAR-T cells (41–49)
+    "car_target": 41,
+    "car_target_loss": 42,
+    "infusion_position": 43,
+    "car_t_fate": 44,
+    "car_t_reactivation": 45,
 }
 
 
