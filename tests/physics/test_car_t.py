@@ -114,6 +114,37 @@ def test_car_t_cells_expand_on_engagement_and_not_without_their_target(seed):
     assert counters0["cart_engaged_time"] == 0 and car0 <= 120
 
 
+def _memory_run(fraction: float, stop: float):
+    raw_params = {"memory_rate": 1.0 / 60.0}
+    scn = _scenario(1, stop, {"car_target_positive_fraction": fraction})
+    raw = scn.resolved()
+    raw["cells"]["kinds"]["cart"]["params"].update(raw_params)
+    sim = build_simulation(scenario_from_dict(raw, "memory"), make_backend("numpy"))
+    sim.run()
+    pop = sim.population.to_host()
+    car = pop["kind"] == sim.cells.by_name["cart"].index
+    memory = sim.cells.by_name["cart"].state_code("memory")
+    share = float(np.sum(car & (pop["state"] == memory)) / np.sum(car))
+    return share, {k: float(v) for k, v in sim.cells.counters.items()}
+
+
+def test_unstimulated_cells_become_memory_and_return_on_their_target():
+    """k_mem = 1/h. Without target-positive cells (σ = 0) the cells infused at 30 min are
+    memory after 90 more minutes with probability 1 − e^{−1.5} = 0.78 (0.65–0.9 for 120
+    cells, s.d. 0.04). With every tumour cell positive, memory cells touching one return
+    to the hunt (reactivation counter > 0) and the tumour is still attacked."""
+    share, _ = _memory_run(0.0, 120.0)
+    print(f"memory share without targets at 2 h: {share:.3f}")
+    assert 0.65 < share < 0.9
+    _, counters = _memory_run(1.0, 180.0)
+    print(
+        f"with targets: memory formed {counters['cart_memory_formed']}, "
+        f"reactivated {counters['cart_reactivated']}, kills {counters['cart_kills']}"
+    )
+    assert counters["cart_memory_formed"] > 0 and counters["cart_reactivated"] > 0
+    assert counters["cart_kills"] > 50
+
+
 def test_homogeneous_target_leaves_no_escapees_and_lowers_the_burden():
     """Every cell positive and no loss: no target-negative live cell at the end, and the
     treated tumour has less than half the live cells of the untreated one (seed 1, 5 h)."""
