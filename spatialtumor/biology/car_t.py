@@ -103,15 +103,16 @@ class CarT(CD8):
         s = xp.clip((level - p.recognition_threshold) / span, 0.0, 1.0)
         return s * self._is_target[pop["kind"].astype(np.int64)]
 
-    def engage(self, ctx, events) -> None:
-        """CD8 attachment and killing; cells attached to a recognised target are fully
-        stimulated (σ = 1)."""
-        super().engage(ctx, events)
-        pop = ctx.population
-        xp = ctx.xp
-        mine = pop["alive"] & (pop["kind"] == self.index)
-        on = mine & ((pop["state"] == ENGAGED) | (events.new_state == ENGAGED))
-        pop["stimulation"][...] = xp.where(on, 1.0, pop["stimulation"])
+    def engage(self, ctx, events):
+        """CD8 attachment and killing; cells that spent the step attached to a recognised
+        target, or attached in it, are fully stimulated (σ = 1)."""
+        e = super().engage(ctx, events)
+        sigma = ctx.population["stimulation"]
+        if int(e.rows.shape[0]):
+            sigma[e.rows] = ctx.xp.where(e.ok, 1.0, sigma[e.rows])
+        if int(e.attached.shape[0]):
+            sigma[e.attached] = 1.0
+        return e
 
     def rest(self, ctx, events) -> None:
         """Stimulation decays off target; searching cells enter memory at ``k_mem (1 − σ)``;

@@ -195,8 +195,9 @@ class CD8(Recruiting, Kind):
         s = xp.clip((shown - p.recognition_threshold) / span, 0.0, 1.0)
         return s * self._is_target[pop["kind"].astype(np.int64)]
 
-    def engage(self, ctx, events) -> None:
-        """Killing and detachment of engaged cells, then attachment of searching cells."""
+    def engage(self, ctx, events):
+        """Killing and detachment of engaged cells, then attachment of searching cells;
+        returns the :class:`~spatialtumor.cells.killing.Engagement` of the step."""
         p = self.params
         layer = ctx.layer
         pop = ctx.population
@@ -240,6 +241,7 @@ class CD8(Recruiting, Kind):
             pop["kills"][rows] = pop["kills"][rows] + e.killed
         if int(e.attached.shape[0]):
             pop["contact_time"][e.attached] = 0.0
+        return e
 
     def block_pd1(self, ctx, events) -> None:
         """PD-1 occupancy by the anti-PD-1 field (:mod:`~spatialtumor.cells.occupancy`)."""
