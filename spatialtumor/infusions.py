@@ -219,21 +219,30 @@ def _same_place(a: InfusionSpec, b: InfusionSpec) -> bool:
     return bool(faces[a.site] & faces[b.site])
 
 
+def _common_time(a: list[float], b: list[float]) -> float | None:
+    """A time [min] of ``b`` equal (to 1e-9 min) to one of ``a`` (both sorted), or None."""
+    ta, tb = np.asarray(a), np.asarray(b)
+    i = np.clip(np.searchsorted(ta, tb), 1, max(len(ta) - 1, 1))
+    near = np.minimum(np.abs(ta[i - 1] - tb), np.abs(ta[np.minimum(i, len(ta) - 1)] - tb))
+    hit = np.flatnonzero(near <= 1e-9 * np.maximum(1.0, np.abs(tb)))
+    return float(tb[hit[0]]) if hit.size else None
+
+
 def _no_overlap(items: list[InfusionSpec]) -> list[InfusionSpec]:
     """Refuse two infusions of one kind at the same place and time."""
     for j, b in enumerate(items):
         for i, a in enumerate(items[:j]):
             if a.kind != b.kind or not _same_place(a, b):
                 continue
-            for t in b.times():
-                if any(math.isclose(t, s, rel_tol=1e-12, abs_tol=1e-9) for s in a.times()):
-                    raise SpecKeyError(
-                        f"therapy.infusions.{j}",
-                        f"infuses {b.kind!r} at {t} min where infusion {i} does at the same "
-                        f"time ({a.site} and {b.site}): that is one infusion written twice, "
-                        "and the second would double the dose; give one table with cells = "
-                        f"{a.cells + b.cells}, or different times or places",
-                    )
+            t = _common_time(a.times(), b.times())
+            if t is not None:
+                raise SpecKeyError(
+                    f"therapy.infusions.{j}",
+                    f"infuses {b.kind!r} at {t} min where infusion {i} does at the same "
+                    f"time ({a.site} and {b.site}): that is one infusion written twice, "
+                    "and the second would double the dose; give one table with cells = "
+                    f"{a.cells + b.cells}, or different times or places",
+                )
     return items
 
 
