@@ -193,6 +193,6 @@ class CarT(CD8):
         out += [
             Observable(f"{self.name}_targets_positive", pos, panel, "cells"),
             Observable(f"{self.name}_targets_negative", neg, panel, "cells"),
-            Observable(f"{self.name}_stimulation_mean", sig, f"{self.name}: mean stimulation"),
+            Observable(f"{self.name}_stimulation_mean", sig, f"{self.name}: mean stimulation", "1"),
         ]
         return out
