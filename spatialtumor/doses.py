@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .cells.kinds import Observable
 from .chemotherapy import ChemotherapySpec
+from .infusions import Infusions
 from .pulses import PulseSpec
 from .radiation import RadiationSpec
 
@@ -94,12 +95,13 @@ class TherapySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     #: the keys holding cell-therapy items, in the order their rules are added
-    cell_keys: ClassVar[tuple[str, ...]] = ("radiation", "chemotherapy")
+    cell_keys: ClassVar[tuple[str, ...]] = ("radiation", "chemotherapy", "infusions")
 
     doses: list[DoseSpec] = Field(default_factory=list)
     pulses: list[PulseSpec] = Field(default_factory=list)
     radiation: list[RadiationSpec] = Field(default_factory=list)
     chemotherapy: list[ChemotherapySpec] = Field(default_factory=list)
+    infusions: Infusions = Field(default_factory=list)
 
 
 def dose_state(dose: DoseSpec, compartment_spec) -> str | None:

@@ -58,6 +58,12 @@ STREAMS = {
     "phagocytosis": 31,
     "macrophage_kill": 32,
     "radiation": 40,  # draw i: the i-th [[therapy.radiation]] item
+    # CAR targets and CAR-T cells (41–47)
+    "car_target": 41,
+    "car_target_loss": 42,
+    "infusion_position": 43,
+    "car_t_fate": 44,
+    "car_t_reactivation": 45,
     "chemotherapy": 48,  # draw i: the i-th [[therapy.chemotherapy]] item
 }
 

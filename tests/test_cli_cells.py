@@ -37,7 +37,7 @@ radius = 30.0
 every = 0.5
 """
 
-MODELS = "cd8, dendritic, inert, macrophage, nk, treg, tumour"
+MODELS = "car_t, cd8, dendritic, inert, macrophage, nk, treg, tumour"
 CSV_OK = "x,y,z,kind\n0,0,0,tumour\n10,5,-3,tumour\n"
 
 

@@ -5,7 +5,18 @@ A scenario selects a kind by its model name (``[cells.kinds.t8] model = "cd8"``)
 
 from ..cells.kinds import KindRegistry
 from ..compartments import CompartmentRegistry
-from . import cd8, dendritic, inert, lymph_node, macrophage, nk, pharmacokinetics, treg, tumour
+from . import (
+    car_t,
+    cd8,
+    dendritic,
+    inert,
+    lymph_node,
+    macrophage,
+    nk,
+    pharmacokinetics,
+    treg,
+    tumour,
+)
 
 KINDS = KindRegistry()
 KINDS.add(inert.Inert)
@@ -15,6 +26,7 @@ KINDS.add(nk.NK)
 KINDS.add(macrophage.Macrophage)
 KINDS.add(treg.Treg)
 KINDS.add(dendritic.Dendritic)
+KINDS.add(car_t.CarT)
 
 COMPARTMENTS = CompartmentRegistry()
 COMPARTMENTS.add(lymph_node.LymphNode)

@@ -115,6 +115,8 @@ class CD8(Recruiting, Kind):
     immobile_states = ("engaged",)
     colour = (0.0, 0.45, 0.70)
     description = "cytotoxic T cells: contact killing, PD-1 brake, exhaustion, IL-2 division"
+    #: columns the target kinds must carry (read by recognition and the PD-1 brake)
+    target_columns: tuple[str, ...] = ("antigen", "mhc", "pdl1", "pdl1_blocked")
     columns = (
         Column("target_id", np.int64, (), -1, "1", "id of the attached target, -1 if none"),
         # float64 whatever the working precision: small increments per step must not round away
@@ -129,7 +131,7 @@ class CD8(Recruiting, Kind):
     @classmethod
     def check(cls, name, params, body, ctx: CheckContext) -> None:
         for i, t in enumerate(params.targets):
-            ctx.kind(f"params.targets.{i}", t, columns=("antigen", "mhc", "pdl1", "pdl1_blocked"))
+            ctx.kind(f"params.targets.{i}", t, columns=cls.target_columns)
         for i, s in enumerate(params.suppressors):
             ctx.kind_state(f"params.suppressors.{i}", s)
         ctx.field("params.il2_field", params.il2_field)
@@ -193,8 +195,9 @@ class CD8(Recruiting, Kind):
         s = xp.clip((shown - p.recognition_threshold) / span, 0.0, 1.0)
         return s * self._is_target[pop["kind"].astype(np.int64)]
 
-    def engage(self, ctx, events) -> None:
-        """Killing and detachment of engaged cells, then attachment of searching cells."""
+    def engage(self, ctx, events):
+        """Killing and detachment of engaged cells, then attachment of searching cells;
+        returns the :class:`~spatialtumor.cells.killing.Engagement` of the step."""
         p = self.params
         layer = ctx.layer
         pop = ctx.population
@@ -238,6 +241,7 @@ class CD8(Recruiting, Kind):
             pop["kills"][rows] = pop["kills"][rows] + e.killed
         if int(e.attached.shape[0]):
             pop["contact_time"][e.attached] = 0.0
+        return e
 
     def block_pd1(self, ctx, events) -> None:
         """PD-1 occupancy by the anti-PD-1 field (:mod:`~spatialtumor.cells.occupancy`)."""

@@ -11,7 +11,10 @@ clearance rate; dead cells keep their place but neither move nor (by default) ex
 
 Antigen is drawn at seeding from N(mean, sd) clipped at 0 and passed to daughters with
 Gaussian mutation noise; MHC-I is inherited and lost at a division with a fixed
-probability; PD-L1 relaxes toward ``basal + induced · Hill(IFN-γ)`` at a fixed rate.
+probability; the CAR target (a surface antigen such as CD19 or HER2, read only by CAR-T
+cells) is present at a fixed level on a share of the cells at seeding, inherited, and lost
+by a daughter at a division with a fixed probability; PD-L1 relaxes toward
+``basal + induced · Hill(IFN-γ)`` at a fixed rate.
 """
 
 from __future__ import annotations
@@ -70,6 +73,15 @@ class TumourParams(BaseModel):
     pdl1_blockade: OccupancyParams | None = Field(
         None, description="an anti-PD-L1 drug field binding PD-L1 (None: no drug)"
     )
+    car_target_positive_fraction: float = Field(
+        1.0, ge=0, le=1, description="share of cells carrying the CAR target at seeding [1]"
+    )
+    car_target_level: float = Field(
+        1.0, ge=0, description="surface level of the CAR target on positive cells [1]"
+    )
+    car_target_loss_probability: float = Field(
+        0.0, ge=0, le=1, description="chance that a daughter loses the CAR target at division [1]"
+    )
 
     @model_validator(mode="after")
     def _ordered(self):
@@ -98,6 +110,7 @@ class Tumour(Kind):
         Column("mhc", "float", (), 0.0, "1", "MHC-I level, 0 when lost (heritable)"),
         Column("pdl1", "float", (), 0.0, "1", "PD-L1 level (basal plus IFN-γ induced)"),
         Column("pdl1_blocked", "float", (), 0.0, "1", "fraction of PD-L1 bound by a drug"),
+        Column("car_target", "float", (), 0.0, "1", "CAR target surface level (heritable)"),
     )
 
     @classmethod
@@ -184,13 +197,20 @@ class Tumour(Kind):
         pop["antigen"][rows] = xp.maximum(p.antigen_mean + p.antigen_sd * z[:, 0], 0.0)
         pop["mhc"][rows] = xp.clip(p.mhc_initial + p.mhc_sd * z[:, 1], 0.0, 1.0)
         pop["pdl1"][rows] = p.pdl1_basal
+        u = rnd.uniform(xp, layer.seed, layer.step, ids, "car_target", None)
+        positive = u < p.car_target_positive_fraction
+        pop["car_target"][rows] = xp.where(positive, p.car_target_level, 0.0)
 
     def inherit(self, layer, mothers, daughters, step) -> None:
         p = self.params
-        if p.antigen_mutation_sd == 0 and p.mhc_loss_probability == 0:
-            return
         xp = layer.population.xp
         ids = layer.population["id"][mothers]
+        if p.car_target_loss_probability > 0:
+            u = rnd.uniform(xp, layer.seed, step, ids, "car_target_loss", None)
+            lost = u < p.car_target_loss_probability
+            daughters["car_target"][...] = xp.where(lost, 0.0, daughters["car_target"])
+        if p.antigen_mutation_sd == 0 and p.mhc_loss_probability == 0:
+            return
         z = rnd.normal(xp, layer.seed, step, ids, "inheritance", 2)
         a = daughters["antigen"].astype(xp.float64) + p.antigen_mutation_sd * z[:, 0]
         daughters["antigen"][...] = xp.maximum(a, 0.0)

@@ -120,7 +120,8 @@ def test_a_typo_in_the_toy_kind_names_the_full_key(toy):
 def test_unregistered_model_is_refused():
     with pytest.raises(
         ScenarioError,
-        match="unknown model 'blinker'; models: cd8, dendritic, inert, macrophage, nk, treg, ",
+        match="unknown model 'blinker'; models: car_t, cd8, dendritic, inert, macrophage, nk, "
+        "treg, ",
     ):
         scenario_from_dict(SCENARIO, "toy")
 
