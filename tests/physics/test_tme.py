@@ -200,7 +200,7 @@ def test_macrophages_and_tregs_blunt_the_cd8_attack():
     """Same seeds with and without M2 macrophages and regulatory T cells (6 h): fewer kills
     per T cell and more live tumour cells with them, in every seed."""
     rows = []
-    for seed in SEEDS:
+    for seed in SEEDS[:2]:  # the shipped scenario's own test adds seeds at its full set-up
         out = []
         for on in (True, False):
             sim = simulation(_suppressed(seed, on))
