@@ -63,6 +63,14 @@ def therapy_events(scenario: dict[str, Any]) -> list[TherapyEvent]:
     return [TherapyEvent(t, label) for t, label, _amount in schedule_rows(scenario)]
 
 
+def _last_time(snapshot_times, ts) -> float:
+    """Latest time [min] of the run's snapshots or time series (inf when it has neither)."""
+    ends = [float(np.max(snapshot_times))] if len(snapshot_times) else []
+    if ts is not None and len(ts) and "time_min" in ts.columns:
+        ends.append(float(ts["time_min"].max()))
+    return max(ends) if ends else float("inf")
+
+
 def time_scale(t_max: float) -> tuple[float, str]:
     """Divisor and unit label (min, h or d) that suit an axis running to ``t_max`` [min]."""
     if t_max >= 2 * 1440:
@@ -187,7 +195,8 @@ def run_curves(run: str | os.PathLike | Run) -> RunCurves:
         field_times=field_times,
         field_totals=totals,
         units=run.units,
-        events=therapy_events(run.scenario),
+        # events after the last row (a run stopped early, a schedule beyond it) are not shown
+        events=[e for e in therapy_events(run.scenario) if e.time <= _last_time(times, ts)],
         reported=reported,
         reported_units=reported_units,
     )
