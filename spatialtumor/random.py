@@ -65,6 +65,7 @@ STREAMS = {
     "car_t_fate": 44,
     "car_t_reactivation": 45,
     "chemotherapy": 48,  # draw i: the i-th [[therapy.chemotherapy]] item
+    "dormancy": 49,  # tumour cells entering and leaving dormancy
 }
 
 

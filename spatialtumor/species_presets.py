@@ -86,6 +86,29 @@ PRESETS: dict[str, Preset] = {
         "D ≈ 1e-7 cm²/s of IgG in tumour interstitium (Pluen 2001); t½ ≈ 24 d, the "
         "FcRn-protected terminal half-life (Ahamadi 2017)",
     ),
+    "tnf_alpha": Preset(
+        1000.0,
+        0.035,
+        "ng/mL",
+        "tumour necrosis factor α (soluble trimer, 51 kDa)",
+        "D as IFN-γ (hindered tissue value of a 50 kDa protein, Ramanujan 2002); t½ ≈ 20 min "
+        "in plasma (Selby 1987; Chapman 1987)",
+    ),
+    "il6": Preset(
+        1000.0,
+        0.0116,
+        "ng/mL",
+        "interleukin-6 (21 kDa)",
+        "D as the other cytokines (hindered tissue value, a modelling choice); t½ 1 h, a "
+        "modelling choice between the rat plasma β phase (0.38 h) and slower tissue loss",
+    ),
+    "vegf": Preset(
+        1000.0,
+        0.01,
+        "ng/mL",
+        "vascular endothelial growth factor A (VEGF165 dimer, 45 kDa)",
+        "D 1e-5 cm²/min and decay 0.01 /min (Owen et al. 2011)",
+    ),
     "doxorubicin": Preset(
         1.2e4,
         3.85e-4,

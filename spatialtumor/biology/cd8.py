@@ -84,6 +84,10 @@ class CD8Params(AttachParams, RecruitmentParams):
     il10_half_inhibition: float = Field(
         10.0, gt=0, description="IL-10 that halves killing and division [IL-10 units]"
     )
+    il6_field: str | None = Field(None, description="field holding IL-6 (None: no effect)")
+    il6_half_inhibition: float = Field(
+        0.1, gt=0, description="IL-6 that halves killing and division [IL-6 units]"
+    )
     suppressors: list[str] = Field(
         default_factory=list,
         description='kinds ("treg") or kind states ("tam/m2") that suppress by contact',
@@ -137,6 +141,7 @@ class CD8(Recruiting, Kind):
         ctx.field("params.il2_field", params.il2_field)
         ctx.field("params.tgfb_field", params.tgfb_field)
         ctx.field("params.il10_field", params.il10_field)
+        ctx.field("params.il6_field", params.il6_field)
         ctx.output("params.recruitment_from", params.recruitment_from)
         if params.pd1_blockade is not None:
             ctx.field("params.pd1_blockade.field", params.pd1_blockade.field)
@@ -249,8 +254,9 @@ class CD8(Recruiting, Kind):
 
     def suppression(self, ctx):
         """Factor ``f`` (N,) scaling killing and division:
-        ``f = 1/(1 + T/K_T) · 1/(1 + I/K_I) · 1/(1 + n/K_n)`` with TGF-β ``T``, IL-10 ``I``
-        in the cell's voxel and ``n`` the suppressor cells in contact (Σ φ(d))."""
+        ``f = 1/(1 + T/K_T) · 1/(1 + I/K_I) · 1/(1 + L/K_L) · 1/(1 + n/K_n)`` with TGF-β
+        ``T``, IL-10 ``I``, IL-6 ``L`` in the cell's voxel and ``n`` the suppressor cells in
+        contact (Σ φ(d))."""
         p = self.params
         xp = ctx.xp
         pop = ctx.population
@@ -259,6 +265,8 @@ class CD8(Recruiting, Kind):
             f = f / (1.0 + xp.maximum(ctx.field_at(p.tgfb_field), 0.0) / p.tgfb_half_inhibition)
         if p.il10_field is not None:
             f = f / (1.0 + xp.maximum(ctx.field_at(p.il10_field), 0.0) / p.il10_half_inhibition)
+        if p.il6_field is not None:
+            f = f / (1.0 + xp.maximum(ctx.field_at(p.il6_field), 0.0) / p.il6_half_inhibition)
         if self._suppressor is not None:
             mine = xp.nonzero(pop["alive"] & (pop["kind"] == self.index))[0]
             if int(mine.shape[0]):

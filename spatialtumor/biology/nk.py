@@ -1,13 +1,13 @@
 """Natural killer cells: kill targets that lack MHC-I ("missing self") by contact, with a
-limited number of kills, release IFN-γ while attached, are inhibited by TGF-β, and live a
-finite time (equations, values and sources in docs/MODEL.md, "NK cells").
+limited number of kills, release IFN-γ while attached, are inhibited by TGF-β and IL-6, and
+live a finite time (equations, values and sources in docs/MODEL.md, "NK cells").
 
 States ``searching``, ``engaged`` (attached to one target, does not move) and ``spent``
 (used up its kills: moves, never attaches). A searching cell attaches to a target in
 contact at rate ``k_on m φ(d)`` with the missing-self signal
 ``m = clamp((θ − MHC-I)/θ, 0, 1)``; attached, it kills at
-``k_kill m / (1 + T/K_T)`` (TGF-β ``T``) and detaches at ``k_off``, after a kill, or when
-the target dies or goes. After ``kill_capacity`` kills it is spent.
+``k_kill m / ((1 + T/K_T)(1 + L/K_L))`` (TGF-β ``T``, IL-6 ``L``) and detaches at
+``k_off``, after a kill, or when the target dies or goes. After ``kill_capacity`` kills it is spent.
 """
 
 from __future__ import annotations
@@ -46,6 +46,8 @@ class NKParams(AttachParams, RecruitmentParams):
     kill_capacity: int = Field(5, ge=1, description="kills before a cell is spent [1]")
     tgfb_field: str | None = Field(None, description="field holding TGF-β (None: no effect)")
     tgfb_half_inhibition: float = Field(3.5, gt=0, description="K_T [TGF-β units]")
+    il6_field: str | None = Field(None, description="field holding IL-6 (None: no effect)")
+    il6_half_inhibition: float = Field(0.1, gt=0, description="K_L [IL-6 units]")
     lifespan: float = Field(20000.0, gt=0, description="mean lifespan [min] (≈ 14 days)")
 
 
@@ -69,6 +71,7 @@ class NK(Recruiting, Kind):
         for i, t in enumerate(params.targets):
             ctx.kind(f"params.targets.{i}", t, columns=("mhc",))
         ctx.field("params.tgfb_field", params.tgfb_field)
+        ctx.field("params.il6_field", params.il6_field)
         cls.check_recruitment(params, ctx)
 
     def contact_distance(self, kinds) -> float:
@@ -110,6 +113,8 @@ class NK(Recruiting, Kind):
             damp = 1.0 / (
                 1.0 + xp.maximum(ctx.field_at(p.tgfb_field), 0.0) / p.tgfb_half_inhibition
             )
+        if p.il6_field is not None:  # IL-6 of residual disease blunts NK killing
+            damp = damp / (1.0 + xp.maximum(ctx.field_at(p.il6_field), 0.0) / p.il6_half_inhibition)
 
         def kill_rate(rows, t):
             return p.kill_rate * w[t] * damp[rows]

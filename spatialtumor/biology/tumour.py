@@ -27,6 +27,8 @@ from .. import random as rnd
 from ..cells import CheckContext, Column, Kind, Observable, Rule, Stage
 from ..cells.layer import mean_of
 from ..cells.occupancy import OccupancyParams, bind_drug
+from . import residual as mrd
+from .residual import ResidualParams
 
 
 class TumourParams(BaseModel):
@@ -73,6 +75,9 @@ class TumourParams(BaseModel):
     pdl1_blockade: OccupancyParams | None = Field(
         None, description="an anti-PD-L1 drug field binding PD-L1 (None: no drug)"
     )
+    residual: ResidualParams | None = Field(
+        None, description="dormant and residual types after therapy (None: primary type only)"
+    )
     car_target_positive_fraction: float = Field(
         1.0, ge=0, le=1, description="share of cells carrying the CAR target at seeding [1]"
     )
@@ -97,7 +102,7 @@ class Tumour(Kind):
 
     model = "tumour"
     Params = TumourParams
-    states = ("live", "apoptotic", "necrotic", "immunogenic")
+    states = ("live", "apoptotic", "necrotic", "immunogenic", "dormant", "residual")
     dead_states = ("apoptotic", "necrotic", "immunogenic")
     killed_state = "apoptotic"
     #: killed by a therapy with immunogenic death: dying like an apoptotic cell, releasing
@@ -119,14 +124,31 @@ class Tumour(Kind):
         ctx.field("params.ifng_field", params.ifng_field)
         if params.pdl1_blockade is not None:
             ctx.field("params.pdl1_blockade.field", params.pdl1_blockade.field)
+        r = params.residual
+        if r is not None:
+            for key in ("stress_field", "tnf_field", "vegf_field"):
+                ctx.field(f"params.residual.{key}", getattr(r, key))
 
     def rules(self, layer):
         rules = [Rule(self.growth_and_death, "phenotype", Stage.FATE, "tumour growth and death")]
+        if self.params.residual is not None:
+            rule = Rule(self.dormancy, "phenotype", Stage.STATE, "dormancy and reactivation")
+            rules.insert(0, rule)
         if self.params.ifng_field is not None:
             rules.insert(0, Rule(self.pdl1_response, "phenotype", Stage.STATE, "PD-L1 response"))
         if self.params.pdl1_blockade is not None:
             rules.insert(0, Rule(self.block_pdl1, "phenotype", Stage.SENSE, "anti-PD-L1 binding"))
         return rules
+
+    def dormancy(self, ctx, events) -> None:
+        """Entry into dormancy and reactivation (:mod:`~spatialtumor.biology.residual`)."""
+        mrd.transitions(self, ctx, events)
+
+    def living_types(self, pop):
+        """Rows of this kind in a growing or dormant state (live, dormant, residual)."""
+        state = pop["state"]
+        growing = (state == mrd.LIVE) | (state == mrd.DORMANT) | (state == mrd.RESIDUAL)
+        return pop["alive"] & (pop["kind"] == self.index) & growing
 
     def block_pdl1(self, ctx, events) -> None:
         """PD-L1 occupancy by the anti-PD-L1 field (:mod:`~spatialtumor.cells.occupancy`)."""
@@ -140,7 +162,10 @@ class Tumour(Kind):
         g = xp.maximum(ctx.field_at(p.ifng_field), 0.0)
         gn = g**p.pdl1_hill
         target = p.pdl1_basal + p.pdl1_induced * gn / (p.pdl1_half_saturation**p.pdl1_hill + gn)
-        mine = (pop["kind"] == self.index) & (pop["state"] == 0) & pop["alive"]
+        if p.residual is not None:  # the residual types sit higher (PD-L1-high residual disease)
+            resid = pop["state"] != mrd.LIVE
+            target = target + xp.where(resid, p.residual.pdl1_extra, 0.0)
+        mine = self.living_types(pop)
         level = pop["pdl1"]
         decay = math.exp(-p.pdl1_rate * ctx.dt)
         new = target + (level.astype(xp.float64) - target) * decay
@@ -159,9 +184,13 @@ class Tumour(Kind):
         birth = p.birth_rate * prolif
         necrosis = p.necrosis_rate * necro
         apoptosis = p.apoptosis_rate
+        if p.residual is None:
+            live = alive & (state == 0) & events.free
+        else:
+            birth, apoptosis = self._residual_rates(ctx, state, prolif, birth)
+            live = self.living_types(pop) & events.free
         total = birth + necrosis + apoptosis
         u = ctx.uniform(pop["id"], "death", 3)
-        live = alive & (state == 0) & events.free
         event = live & (u[:, 0] < -xp.expm1(-total * dt))
         pick = u[:, 1] * total
         events.change_state(event & (pick < apoptosis), 1)
@@ -174,6 +203,18 @@ class Tumour(Kind):
         )
         events.remove(cleared)
 
+    def _residual_rates(self, ctx, state, prolif, birth):
+        """Division and apoptosis [1/min] per row with residual disease: the primary type
+        dies faster in TNF-α, dormant cells do not divide, residual ones divide at
+        ``b_r f(O₂)(1 + g H(T))``."""
+        p, r, xp = self.params, self.params.residual, ctx.xp
+        h_t = mrd.hill(xp, ctx, r.tnf_field, r.tnf_half_saturation)
+        b_r = p.birth_rate if r.birth_rate is None else r.birth_rate
+        grown = b_r * prolif * (1.0 + r.tnf_growth_boost * h_t)
+        birth = xp.where(state == mrd.RESIDUAL, grown, xp.where(state == mrd.LIVE, birth, 0.0))
+        apoptosis = p.apoptosis_rate + xp.where(state == mrd.LIVE, r.tnf_kill_rate * h_t, 0.0)
+        return birth, apoptosis
+
     def _proliferation(self, xp, o2):
         """``f(O₂)``: the share of the full division rate at oxygen ``o2`` [mmHg]."""
         p = self.params
@@ -181,9 +222,12 @@ class Tumour(Kind):
         return xp.clip((o2 - p.proliferation_threshold) / span, 0.0, 1.0)
 
     def cycling(self, ctx):
-        """``f(O₂)`` of live tumour cells (division rate over its saturated value), else 0."""
+        """``f(O₂)`` of live and residual tumour cells (division rate over its saturated
+        value), else 0 (dormant cells are out of cycle)."""
         pop = ctx.population
-        live = pop["alive"] & (pop["kind"] == self.index) & (pop["state"] == 0)
+        state = pop["state"]
+        live = pop["alive"] & (pop["kind"] == self.index)
+        live = live & ((state == mrd.LIVE) | (state == mrd.RESIDUAL))
         f = self._proliferation(ctx.xp, ctx.field_at(self.params.oxygen_field))
         return ctx.xp.where(live, f, 0.0)
 

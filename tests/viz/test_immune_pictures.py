@@ -74,6 +74,8 @@ def test_paraview_legend_names_the_kinds(immune_run, tmp_path, colour_by):
             "tumour/apoptotic",
             "tumour/necrotic",
             "tumour/immunogenic",
+            "tumour/dormant",
+            "tumour/residual",
             "t8/searching",
             "t8/engaged",
             "t8/exhausted",
