@@ -23,26 +23,24 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .cells.kinds import Observable
 from .chemotherapy import ChemotherapySpec
 from .infusions import Infusions
 from .pulses import PulseSpec
 from .radiation import RadiationSpec
+from .schedule import Schedule
 
 
-class DoseSpec(BaseModel):
+class DoseSpec(Schedule):
     """One ``[[therapy.doses]]`` table."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    event = ("dose", "doses")
 
     into: str = Field(description="compartment receiving the dose")
     state: str | None = Field(None, description="state dosed (default: the model's dose state)")
     amount: float = Field(description="amount per dose [the state's units]")
-    at: float = Field(description="time of the first dose [min]")
-    every: float = Field(0.0, description="interval between doses [min]; 0: one dose")
-    count: int = Field(1, description="number of doses")
     label: str = Field("", description="name on plots (default: the compartment)")
 
     @field_validator("amount")
@@ -51,37 +49,6 @@ class DoseSpec(BaseModel):
         if not v > 0:
             raise ValueError(f"a dose must be a positive amount, got {v}")
         return v
-
-    @field_validator("at")
-    @classmethod
-    def _at(cls, v):
-        if v < 0:
-            raise ValueError(f"dose at {v} min is in the past: the run starts at 0 min")
-        return v
-
-    @field_validator("every")
-    @classmethod
-    def _every(cls, v):
-        if v < 0:
-            raise ValueError(f"the interval between doses must be >= 0 min, got {v}")
-        return v
-
-    @field_validator("count")
-    @classmethod
-    def _count(cls, v):
-        if v < 1:
-            raise ValueError(f"count must be at least 1, got {v}")
-        return v
-
-    @model_validator(mode="after")
-    def _repeated(self):
-        if self.count > 1 and self.every == 0:
-            raise ValueError(f"{self.count} doses need an interval: set every > 0 min")
-        return self
-
-    def times(self) -> list[float]:
-        """Times of every dose [min]."""
-        return [self.at + k * self.every for k in range(self.count)]
 
     @property
     def name(self) -> str:

@@ -35,6 +35,7 @@ from pydantic import AfterValidator, Field, field_validator, model_validator
 from .cell_therapy import CellTherapy
 from .cells.kinds import CheckContext, KindError, Rule, Stage
 from .cells.recruitment import FACES, SITE_WORDS, site_voxels
+from .schedule import Schedule
 from .spec_errors import SpecKeyError
 
 INFUSION_SITES = (*SITE_WORDS, "point")
@@ -43,14 +44,13 @@ RANK_BITS = 24
 DOSE_BITS = 16
 
 
-class InfusionSpec(CellTherapy):
+class InfusionSpec(CellTherapy, Schedule):
     """One ``[[therapy.infusions]]`` table."""
+
+    event = ("infusion", "infusions")
 
     kind: str = Field(description="kind of the infused cells")
     cells: int = Field(description="cells per infusion")
-    at: float = Field(description="time of the first infusion [min]")
-    every: float = Field(0.0, description="interval between infusions [min]; 0: one infusion")
-    count: int = Field(1, description="number of infusions")
     site: str = Field("boundary", description='"boundary", a face, "vessels" or "point"')
     centre: tuple[float, float, float] | None = Field(
         None, description='centre of the ball the cells enter, site = "point" [µm]'
@@ -69,25 +69,9 @@ class InfusionSpec(CellTherapy):
             raise ValueError(f"at most {(1 << RANK_BITS) - 1:,} cells per infusion")
         return v
 
-    @field_validator("at")
-    @classmethod
-    def _at(cls, v):
-        if v < 0:
-            raise ValueError(f"infusion at {v} min is in the past: the run starts at 0 min")
-        return v
-
-    @field_validator("every")
-    @classmethod
-    def _every(cls, v):
-        if v < 0:
-            raise ValueError("the interval between infusions must be >= 0 min")
-        return v
-
     @field_validator("count")
     @classmethod
-    def _count(cls, v):
-        if v < 1:
-            raise ValueError("count must be at least 1")
+    def _count_bits(cls, v):
         if v >= 1 << DOSE_BITS:
             raise ValueError(f"at most {(1 << DOSE_BITS) - 1:,} infusions per table")
         return v
@@ -108,8 +92,6 @@ class InfusionSpec(CellTherapy):
 
     @model_validator(mode="after")
     def _consistent(self):
-        if self.count > 1 and self.every == 0:
-            raise ValueError(f"{self.count} infusions need an interval: set every > 0 min")
         if self.site != "point" and (self.centre is not None or self.radius is not None):
             raise ValueError(
                 f'centre and radius place cells only with site = "point", not {self.site!r}'
@@ -117,10 +99,6 @@ class InfusionSpec(CellTherapy):
         return self
 
     # scenario time -------------------------------------------------------------------------
-    def times(self) -> list[float]:
-        """Times of every infusion [min]."""
-        return [self.at + k * self.every for k in range(self.count)]
-
     @property
     def name(self) -> str:
         return self.label or f"{self.kind} infusion"

@@ -23,20 +23,20 @@ checkpointed.
 from __future__ import annotations
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from .regions import RegionSpec
+from .schedule import Schedule
 
 
-class PulseSpec(RegionSpec):
-    """One ``[[therapy.pulses]]`` table."""
+class PulseSpec(RegionSpec, Schedule):
+    """One ``[[therapy.pulses]]`` table (``times()``: the start of every pulse)."""
+
+    event = ("a pulse", "pulses")
 
     field: str = Field(description="field receiving the pulse")
     amount: float = Field(description="amount per pulse [field units · µm³]")
-    at: float = Field(description="start of the first pulse [min]")
     duration: float = Field(60.0, description="length of each pulse [min]")
-    every: float = Field(0.0, description="interval between pulse starts [min]; 0: one")
-    count: int = Field(1, description="number of pulses")
     label: str = Field("", description="name on plots (default: the field)")
 
     @field_validator("amount", "duration")
@@ -45,37 +45,6 @@ class PulseSpec(RegionSpec):
         if not v > 0:
             raise ValueError(f"{info.field_name} must be positive, got {v}")
         return v
-
-    @field_validator("at")
-    @classmethod
-    def _at(cls, v):
-        if v < 0:
-            raise ValueError(f"a pulse at {v} min is in the past: the run starts at 0 min")
-        return v
-
-    @field_validator("every")
-    @classmethod
-    def _every(cls, v):
-        if v < 0:
-            raise ValueError(f"the interval between pulses must be >= 0 min, got {v}")
-        return v
-
-    @field_validator("count")
-    @classmethod
-    def _count(cls, v):
-        if v < 1:
-            raise ValueError(f"count must be at least 1, got {v}")
-        return v
-
-    @model_validator(mode="after")
-    def _repeated(self):
-        if self.count > 1 and self.every == 0:
-            raise ValueError(f"{self.count} pulses need an interval: set every > 0 min")
-        return self
-
-    def times(self) -> list[float]:
-        """Start of every pulse [min]."""
-        return [self.at + k * self.every for k in range(self.count)]
 
     @property
     def name(self) -> str:

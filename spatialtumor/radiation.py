@@ -34,11 +34,12 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .cell_therapy import CellTherapy
 from .cells.kinds import CheckContext, KindError, Rule, Stage
 from .regions import RegionSpec
+from .schedule import Schedule
 
 LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 
@@ -106,13 +107,12 @@ class SensitivitySpec(BaseModel):
     beta: float = Field(ge=0, description="quadratic LQ coefficient β [1/Gy²]")
 
 
-class RadiationSpec(CellTherapy, RegionSpec):
+class RadiationSpec(CellTherapy, RegionSpec, Schedule):
     """One ``[[therapy.radiation]]`` table: a schedule of fractions to a region."""
 
+    event = ("fraction", "fractions")
+
     dose: float = Field(description="dose per fraction [Gy]")
-    at: float = Field(description="time of the first fraction [min]")
-    every: float = Field(0.0, description="interval between fractions [min]; 0: one fraction")
-    count: int = Field(1, description="number of fractions")
     label: str = Field("", description="name on plots and of the fraction counter")
     sensitivity: dict[str, SensitivitySpec] = Field(
         default_factory=dict, description="α, β by kind name, overriding the model defaults"
@@ -126,27 +126,6 @@ class RadiationSpec(CellTherapy, RegionSpec):
             raise ValueError(f"a fraction must be a positive dose [Gy], got {v}")
         return v
 
-    @field_validator("at")
-    @classmethod
-    def _at(cls, v):
-        if v < 0:
-            raise ValueError(f"fraction at {v} min is in the past: the run starts at 0 min")
-        return v
-
-    @field_validator("every")
-    @classmethod
-    def _every(cls, v):
-        if v < 0:
-            raise ValueError(f"the interval between fractions must be >= 0 min, got {v}")
-        return v
-
-    @field_validator("count")
-    @classmethod
-    def _count(cls, v):
-        if v < 1:
-            raise ValueError(f"count must be at least 1, got {v}")
-        return v
-
     @field_validator("label")
     @classmethod
     def _label(cls, v):
@@ -157,17 +136,7 @@ class RadiationSpec(CellTherapy, RegionSpec):
             )
         return v
 
-    @model_validator(mode="after")
-    def _shape(self):
-        if self.count > 1 and self.every == 0:
-            raise ValueError(f"{self.count} fractions need an interval: set every > 0 min")
-        return self
-
     # schedule ---------------------------------------------------------------------------
-    def times(self) -> list[float]:
-        """Times of every fraction [min]."""
-        return [self.at + k * self.every for k in range(self.count)]
-
     @property
     def name(self) -> str:
         return self.label or "radiation"

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from spatialtumor.output import add_writers, read_run
+from tests._pvbatch import pvbatch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _runs import SPIKE, SPIKE_VALUE, make_sim  # noqa: E402
@@ -61,8 +61,7 @@ def expected_of(snaps, check_times):
 def run_pvbatch(run_dir, expected, tmp_path):
     path = tmp_path / "expected.json"
     path.write_text(json.dumps(expected))
-    cmd = ["xvfb-run", "-a", "pvbatch", str(SCRIPT), str(run_dir), str(path)]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return pvbatch(SCRIPT, run_dir, path, tries=1, timeout=120)
 
 
 def test_paraview_opens_the_run(tmp_path):

@@ -4,7 +4,6 @@ in the offscreen renderer and in ParaView's script."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 from spatialtumor.build import build_simulation, make_backend
 from spatialtumor.runs import open_run
 from spatialtumor.scenario import load_scenario
+from tests._pvbatch import pvbatch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "viz" / "paraview_open.py"
 T8_COLOUR = (0.0, 0.45, 0.70)  # the cd8 kind's colour
@@ -57,12 +57,8 @@ def test_render_shows_t_cells_in_their_colour_with_legend(immune_run):
 @pytest.mark.parametrize("colour_by", ["kind", "kind_state"])
 def test_paraview_legend_names_the_kinds(immune_run, tmp_path, colour_by):
     shot = tmp_path / "shot.png"
-    args = ["xvfb-run", "-a", "pvbatch", str(SCRIPT), str(immune_run), "--screenshot", str(shot)]
-    args += ["--size", "400x300", "--colour-by", colour_by]
-    for _ in range(2):  # a second try covers an X server that was not ready in time
-        p = subprocess.run(args, capture_output=True, text=True, timeout=180)
-        if p.returncode == 0:
-            break
+    args = [immune_run, "--screenshot", shot, "--size", "400x300", "--colour-by", colour_by]
+    p = pvbatch(SCRIPT, *args)
     assert p.returncode == 0, p.stderr[-3000:]
     legend = [ln for ln in p.stdout.splitlines() if ln.startswith("legend: ")][0]
     names = legend.removeprefix("legend: ").split(", ")

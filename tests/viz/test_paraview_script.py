@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +10,7 @@ import pytest
 from PIL import Image
 
 from spatialtumor.runs import write_synthetic_run
+from tests._pvbatch import pvbatch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "viz" / "paraview_open.py"
 pytestmark = [
@@ -24,15 +24,9 @@ pytestmark = [
 
 def _pvbatch(*args, tries: int = 2):
     """Run the script; a second try covers an X server that was not ready in time."""
-    for _ in range(tries):
-        p = subprocess.run(
-            ["xvfb-run", "-a", "pvbatch", str(SCRIPT), *map(str, args)],
-            capture_output=True,
-            text=True,
-            timeout=180,
-        )
-        if p.returncode == 0:
-            return p
+    p = pvbatch(SCRIPT, *args, tries=tries)
+    if p.returncode == 0:
+        return p
     raise AssertionError(
         f"pvbatch failed ({p.returncode}):\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}"
     )
