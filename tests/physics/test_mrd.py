@@ -141,7 +141,7 @@ def _signals(state: int) -> dict[str, float]:
 def test_residual_cells_raise_il6_and_lower_ifng():
     """The same tumour as primary or dormant (residual type) cells: IL-6 only from the
     residual type; IFN-γ (from NK and T cells engaged on tumour cells, which the primary
-    type's chemokine draws) lower by at least 30 % (measured 0.45×)."""
+    type's chemokine draws) lower by at least 30 % (measured 0.34×)."""
     primary = _signals(LIVE)
     residual = _signals(DORMANT)
     print(
