@@ -7,7 +7,14 @@ from _study import ROOT
 
 from spatialtumor.study.members import load_study
 
-EXPECTED = {"laptop": 12, "sweep": 24, "lhs": 16, "cluster": 96, "fit_birth_rate": 2}
+EXPECTED = {
+    "laptop": 12,
+    "sweep": 24,
+    "lhs": 16,
+    "cluster": 96,
+    "fit_birth_rate": 2,
+    "mrd_relapse": 10,
+}
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "studies").glob("*.toml")), ids=lambda p: p.stem)
