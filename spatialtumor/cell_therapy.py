@@ -31,8 +31,9 @@ class CellTherapy(BaseModel):
     def check(self, ctx: CheckContext, stop: float) -> None:
         """Cross-check against the scenario (``stop`` the run's end [min]); raise KindError."""
 
-    def build(self, sim, layer: CellLayer, name: str) -> list[Rule]:
-        """The rules this item runs (``name`` is unique among the run's therapy items)."""
+    def build(self, sim, layer: CellLayer, name: str, index: int) -> list[Rule]:
+        """The rules this item runs (``name`` is unique among the run's therapy items,
+        ``index`` the item's place in its key's list)."""
         return []
 
     def events(self) -> list[tuple[float, str, float]]:
@@ -42,11 +43,13 @@ class CellTherapy(BaseModel):
 
 def cell_therapy_items(therapy) -> list[tuple[str, CellTherapy]]:
     """``("<key>.<i>", item)`` of every cell-therapy item of a :class:`TherapySpec`."""
-    return [
-        (f"{key}.{i}", item)
-        for key in type(therapy).cell_keys
-        for i, item in enumerate(getattr(therapy, key))
-    ]
+    return [(f"{key}.{i}", item) for key, i, item in _indexed(therapy)]
+
+
+def _indexed(therapy):
+    for key in type(therapy).cell_keys:
+        for i, item in enumerate(getattr(therapy, key)):
+            yield key, i, item
 
 
 def check_cell_therapies(therapy, ctx: CheckContext, stop: float) -> tuple[str, str] | None:
@@ -63,7 +66,7 @@ def check_cell_therapies(therapy, ctx: CheckContext, stop: float) -> tuple[str, 
 
 def attach_cell_therapies(sim, layer: CellLayer, therapy) -> None:
     """Add every item's rules to the cell layer, in scenario order."""
-    for key, item in cell_therapy_items(therapy):
-        rules = item.build(sim, layer, key.replace(".", "_"))
+    for key, i, item in _indexed(therapy):
+        rules = item.build(sim, layer, f"{key}_{i}", i)
         if rules:
             layer.add_rules(rules)

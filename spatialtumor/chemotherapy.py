@@ -78,7 +78,7 @@ class ChemotherapySpec(CellTherapy):
                     "set immunogenic = false",
                 )
 
-    def build(self, sim, layer, name: str) -> list[Rule]:
+    def build(self, sim, layer, name: str, index: int) -> list[Rule]:
         for k in self.kill:  # every named kind reports, so arms of a study share columns
             layer.add_counter(
                 f"{k}_chemo_killed", f"{k}: killed by {self.name} per interval", "cells"
@@ -87,9 +87,7 @@ class ChemotherapySpec(CellTherapy):
         if not kinds:
             return []
         field = self.field
-        # one stream for every item; the item's index ("chemotherapy_<i>") picks the draw
-        tail = name.rsplit("_", 1)[-1]
-        draw = int(tail) if tail.isdigit() else 0
+        draw = index  # one stream for every item; the item's index picks the draw
 
         def kill(ctx, events) -> None:
             """Each living cell of a named kind dies with ``1 − exp(−k dt)``, before its

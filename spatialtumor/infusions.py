@@ -130,16 +130,6 @@ class InfusionSpec(CellTherapy, Schedule):
         return [(t, self.name, float(self.cells)) for t in self.times()]
 
     # run time ------------------------------------------------------------------------------
-    def due(self, step: int, per: int, dt_diffusion: float) -> list[int]:
-        """Infusions delivered by the phenotype step ending at diffusion step ``step``
-        (``per`` diffusion steps per phenotype step of ``dt_diffusion`` minutes)."""
-        out = []
-        for k, t in enumerate(self.times()):
-            d = max(1, math.ceil(t / dt_diffusion - 1e-9))
-            if step - per < d <= step:
-                out.append(k)
-        return out
-
     def positions(self, xp, ctx, table: int, dose: int, voxels, grid):
         """(cells, 3) float64 positions [µm] of infusion ``dose`` of table ``table``."""
         n = self.cells
@@ -163,9 +153,9 @@ class InfusionSpec(CellTherapy, Schedule):
         spacing = xp.asarray(grid.spacing, dtype=np.float64)
         return lower + (ijk.astype(np.float64) + u[:, 1:]) * spacing
 
-    def build(self, sim, layer, name: str) -> list[Rule]:
+    def build(self, sim, layer, name: str, index: int) -> list[Rule]:
         kind = layer.by_name[self.kind]
-        table = int(name.rsplit("_", 1)[1])
+        table = index
         counter = f"{kind.name}_infused"
         layer.add_counter(counter, f"{kind.name}: infused per interval", "cells")
         xp = layer.population.xp

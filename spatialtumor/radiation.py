@@ -144,12 +144,6 @@ class RadiationSpec(CellTherapy, RegionSpec, Schedule):
     def events(self) -> list[tuple[float, str, float]]:
         return [(t, self.name, self.dose) for t in self.times()]
 
-    def due(self, step: int, every: int, dt: float) -> int:
-        """Fractions due in the diffusion steps ``(step − every, step]`` (``dt`` [min] per
-        step); a fraction at 0 min counts in the first step."""
-        due = np.maximum(1, np.ceil(np.asarray(self.times()) / dt - 1e-9))
-        return int(np.count_nonzero((due > step - every) & (due <= step)))
-
     # scenario checks --------------------------------------------------------------------
     def lq(self, kind: str, model: str) -> tuple[float, float] | None:
         """``(α, β)`` of kind ``kind`` of model ``model``: its override, else the model's
@@ -182,15 +176,14 @@ class RadiationSpec(CellTherapy, RegionSpec, Schedule):
             )
 
     # run time ---------------------------------------------------------------------------
-    def build(self, sim, layer, name: str) -> list[Rule]:
+    def build(self, sim, layer, name: str, index: int) -> list[Rule]:
         kinds = layer.kinds
         alpha = np.array([self.lq(k.name, k.model)[0] for k in kinds], dtype=np.float64)
         beta = np.array([self.lq(k.name, k.model)[1] for k in kinds], dtype=np.float64)
         xp = layer.population.xp
         #: −ln S per fraction, by kind code
         log_kill = xp.asarray(alpha * self.dose + beta * self.dose**2)
-        tail = name.rsplit("_", 1)[-1]
-        draw = int(tail) if tail.isdigit() else 0
+        draw = index  # one stream for every table; the table's index picks the draw
         fractions = f"{self.name}_fractions"
         layer.add_counter(fractions, "therapy: radiation fractions", "fractions")
         for k in kinds:
@@ -199,7 +192,7 @@ class RadiationSpec(CellTherapy, RegionSpec, Schedule):
 
         def irradiate(ctx, events) -> None:
             clock = ctx.sim.clock
-            m = self.due(ctx.step, clock.phenotype_every, clock.dt_diffusion)
+            m = len(self.due(ctx.step, clock.phenotype_every, clock.dt_diffusion))
             if m == 0:
                 return
             ctx.layer.count(fractions, float(m))

@@ -6,6 +6,7 @@ Doses, pulses, radiation fractions and infusions share these keys and their chec
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -53,3 +54,15 @@ class Schedule(BaseModel):
     def times(self) -> list[float]:
         """Times of every event [min]."""
         return [self.at + k * self.every for k in range(self.count)]
+
+    def due(self, step: int, per: int, dt: float) -> list[int]:
+        """Events given by the phenotype step that ends at diffusion step ``step`` (``per``
+        diffusion steps of ``dt`` [min] each): those with ``step − per < d ≤ step``,
+        ``d = max(1, ⌈T/dt⌉)`` the diffusion step of their time ``T``, i.e. the step whose
+        interval ``(t − Δt_p, t]`` holds ``T`` (an event at 0 min comes in the first)."""
+        out = []
+        for k, t in enumerate(self.times()):
+            d = max(1, math.ceil(t / dt - 1e-9))
+            if step - per < d <= step:
+                out.append(k)
+        return out

@@ -99,7 +99,10 @@ class Neutralisation:
         self.drug = fields.index(drug)
         self.rate = float(rate)
         self.xp = fields.grid.backend.xp
+        self._scratch = fields.grid.zeros(())  # one field, reused every step
 
     def deposit(self, sim, source, uptake) -> None:
-        a = sim.fields.values[self.drug]
-        uptake[self.target] += self.rate * self.xp.maximum(a, 0)
+        k = self._scratch
+        self.xp.maximum(sim.fields.values[self.drug], 0, out=k)
+        k *= self.rate
+        uptake[self.target] += k

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from spatialtumor.build import build_simulation, make_backend
-from spatialtumor.checkpoint import latest_checkpoint, resume_simulation
 from spatialtumor.cli import cli
 from spatialtumor.scenario import load_scenario, scenario_from_dict
 from tests._refusal import assert_refused
+from tests._restart import assert_same_run, interrupted
 
 ROOT = Path(__file__).resolve().parents[2]
 CAR_T = str(ROOT / "scenarios" / "car_t.toml")
@@ -331,33 +331,14 @@ def test_restart_between_two_infusions_is_exact(tmp_path):
     cells, fields, counters and time series as the uninterrupted run."""
     infusions = [{"kind": "cart", "cells": 40, "at": 30.0, "every": 60.0, "count": 2}]
     output = {"every": 30.0, "checkpoint_every": 60.0}
-    full = build_simulation(
-        _scenario(3, 120.0, {"car_target_positive_fraction": 0.7}, infusions, output),
-        make_backend("numpy"),
-        run_dir=tmp_path / "full",
-    )
-    full.run()
-    half = build_simulation(
-        _scenario(3, 120.0, {"car_target_positive_fraction": 0.7}, infusions, output),
-        make_backend("numpy"),
-        run_dir=tmp_path / "half",
-        stop=60.0,
-    )
-    half.run()
+    scn = _scenario(3, 120.0, {"car_target_positive_fraction": 0.7}, infusions, output)
+    full, half, sim = interrupted(scn, tmp_path, 60.0)
     assert float(half.cells.counters["cart_infused"]) == 40
-    sim, _, _ = resume_simulation(latest_checkpoint(tmp_path / "half"), stop=120.0, backend="numpy")
-    sim.run()
     assert float(sim.cells.counters["cart_infused"]) == 80
     assert float(full.cells.counters["cart_kills"]) > 0
     for name, value in full.cells.counters.items():
         assert float(sim.cells.counters[name]) == float(value), name
-    assert sim.fields.values.tobytes() == full.fields.values.tobytes()
-    a, b = full.population.to_host(), sim.population.to_host()
-    for k in a:
-        assert a[k].tobytes() == b[k].tobytes(), k
-    assert (tmp_path / "full/timeseries.csv").read_text() == (
-        tmp_path / "half/timeseries.csv"
-    ).read_text()
+    assert_same_run(full, sim, tmp_path)
 
 
 def test_scenario_lists_the_infusion_in_its_schedule():

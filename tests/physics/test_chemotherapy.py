@@ -13,11 +13,11 @@ import pytest
 from click.testing import CliRunner
 
 from spatialtumor.build import build_simulation, make_backend
-from spatialtumor.checkpoint import latest_checkpoint, resume_simulation
 from spatialtumor.cli import cli
 from spatialtumor.exchange import sample_voxel
 from spatialtumor.scenario import load_scenario, scenario_from_dict
 from tests._refusal import assert_refused
+from tests._restart import assert_same_run, interrupted
 
 ROOT = Path(__file__).resolve().parents[2]
 CHEMO = str(ROOT / "scenarios" / "chemo_immuno.toml")
@@ -316,24 +316,8 @@ def test_restart_in_the_middle_of_a_chemotherapy_schedule_is_exact(tmp_path):
         "output.every=15",
         "output.checkpoint_every=30",
     ]
-    full = build_simulation(
-        load_scenario(CHEMO, base), make_backend("numpy"), run_dir=tmp_path / "full"
-    )
-    full.run()
-    half = build_simulation(
-        load_scenario(CHEMO, base), make_backend("numpy"), run_dir=tmp_path / "half", stop=30.0
-    )
-    half.run()
+    full, half, sim = interrupted(load_scenario(CHEMO, base), tmp_path, 30.0)
     assert list(half.dosing.given) == [2]
     assert float(half.cells.counters["tumour_chemo_killed"]) > 0
-    sim, _, _ = resume_simulation(latest_checkpoint(tmp_path / "half"), stop=60.0, backend="numpy")
-    sim.run()
     assert list(sim.dosing.given) == [3]
-    assert sim.compartments["plasma"].y.tobytes() == full.compartments["plasma"].y.tobytes()
-    assert sim.fields.values.tobytes() == full.fields.values.tobytes()
-    a, b = full.population.to_host(), sim.population.to_host()
-    for k in a:
-        assert a[k].tobytes() == b[k].tobytes(), k
-    assert (tmp_path / "full/timeseries.csv").read_text() == (
-        tmp_path / "half/timeseries.csv"
-    ).read_text()
+    assert_same_run(full, sim, tmp_path)

@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from spatialtumor.biology.residual import DORMANT, LIVE, RESIDUAL
 from spatialtumor.build import build_simulation, make_backend
-from spatialtumor.checkpoint import latest_checkpoint, resume_simulation
 from spatialtumor.cli import cli
 from spatialtumor.scenario import load_scenario
+from tests._restart import assert_same_run, interrupted
 
 MRD = str(Path(__file__).resolve().parents[2] / "scenarios" / "mrd_relapse.toml")
 #: 24 h on 14³ voxels: a 60 µm tumour, 30 NK and 30 CD8 T cells; the trauma at 8 h
@@ -156,25 +156,9 @@ def test_restart_in_the_dormancy_phase_is_exact(tmp_path):
     """Checkpoint at 4 h, after therapy, with dormant cells; resumed to 8 h it matches the
     uninterrupted run bit for bit (fields, cells, time series)."""
     base = SMALL[:-2] + ["run.stop=480", "output.every=60", "output.checkpoint_every=240"]
-    full = build_simulation(
-        load_scenario(MRD, base), make_backend("numpy"), run_dir=tmp_path / "full"
-    )
-    full.run()
-    half = build_simulation(
-        load_scenario(MRD, base), make_backend("numpy"), run_dir=tmp_path / "half", stop=240.0
-    )
-    half.run()
+    full, half, sim = interrupted(load_scenario(MRD, base), tmp_path, 240.0)
     assert _tumour_counts(half)[1] > 0
-    sim, _, _ = resume_simulation(latest_checkpoint(tmp_path / "half"), stop=480.0, backend="numpy")
-    sim.run()
-    assert sim.fields.values.tobytes() == full.fields.values.tobytes()
-    a, b = full.population.to_host(), sim.population.to_host()
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k].tobytes() == b[k].tobytes(), k
-    assert (tmp_path / "full/timeseries.csv").read_text() == (
-        tmp_path / "half/timeseries.csv"
-    ).read_text()
+    assert_same_run(full, sim, tmp_path)
 
 
 @pytest.mark.parametrize(

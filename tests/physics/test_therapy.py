@@ -15,6 +15,7 @@ from spatialtumor.cells.occupancy import OccupancyParams, occupancy_step
 from spatialtumor.checkpoint import latest_checkpoint, resume_simulation
 from spatialtumor.scenario import ScenarioError, load_scenario, scenario_from_dict
 from tests._refusal import assert_refused
+from tests._restart import assert_same_run, interrupted
 
 ROOT = Path(__file__).resolve().parents[2]
 ANTI_PD1 = str(ROOT / "scenarios" / "anti_pd1.toml")
@@ -234,26 +235,10 @@ def test_restart_in_the_middle_of_a_schedule_is_exact(tmp_path):
         "output.every=30",
         "output.checkpoint_every=60",
     ]
-    full = build_simulation(
-        load_scenario(ANTI_PD1, base), make_backend("numpy"), run_dir=tmp_path / "full"
-    )
-    full.run()
-    half = build_simulation(
-        load_scenario(ANTI_PD1, base), make_backend("numpy"), run_dir=tmp_path / "half", stop=60.0
-    )
-    half.run()
+    full, half, sim = interrupted(load_scenario(ANTI_PD1, base), tmp_path, 60.0)
     assert list(half.dosing.given) == [2]
-    sim, _, _ = resume_simulation(latest_checkpoint(tmp_path / "half"), stop=120.0, backend="numpy")
-    sim.run()
     assert list(sim.dosing.given) == [3]
-    assert sim.compartments["plasma"].y.tobytes() == full.compartments["plasma"].y.tobytes()
-    assert sim.fields.values.tobytes() == full.fields.values.tobytes()
-    a, b = full.population.to_host(), sim.population.to_host()
-    for k in a:
-        assert a[k].tobytes() == b[k].tobytes(), k
-    assert (tmp_path / "full/timeseries.csv").read_text() == (
-        tmp_path / "half/timeseries.csv"
-    ).read_text()
+    assert_same_run(full, sim, tmp_path)
 
 
 # anti-CTLA-4 --------------------------------------------------------------------------------
