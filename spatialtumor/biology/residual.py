@@ -8,13 +8,14 @@ and ``residual`` (residual type, growing). Per phenotype step, as competing expo
 clocks (rates per minute)::
 
     live → dormant       k_in · H(s)                  s: the stress field (a drug), or 1
-    dormant → residual   k_out · (1 − (1 − H(T))(1 − H(V)))   T: TNF-α, V: VEGF
+    dormant → residual   k_out · (1 − (1 − Hₙ(T))(1 − Hₙ(V)))   T: TNF-α, V: VEGF
     live: extra apoptosis k_T · H(T)                  TNF-α kills the primary type
     residual: division b_r f(O₂) (1 + g H(T))          TNF-α drives residual outgrowth
 
-with ``H(c) = c/(K + c)``. Dormant and residual cells sit at a higher PD-L1 set point; what
-they secrete (IL-6 rather than the primary type's signals) is the scenario's
-``state_exchange``.
+with ``H(c) = c/(K + c)`` and ``Hₙ(c) = cⁿ/(Kⁿ + cⁿ)`` (n > 1: a wound's or an
+infection's levels reactivate, the trickle from a few engaged immune cells does not).
+Dormant and residual cells sit at a higher PD-L1 set point; what they secrete (IL-6 rather
+than the primary type's signals) is the scenario's ``state_exchange``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class ResidualParams(BaseModel):
     )
     tnf_field: str | None = Field(None, description="field holding TNF-α [ng/mL]")
     tnf_half_saturation: float = Field(0.1, gt=0, description="K_T of TNF-α [TNF units]")
+    signal_hill: float = Field(
+        1.0, ge=1, description="Hill coefficient n of TNF-α and VEGF in reactivation [1]"
+    )
     vegf_field: str | None = Field(None, description="field holding VEGF [ng/mL]")
     vegf_half_saturation: float = Field(0.1, gt=0, description="K_V of VEGF [VEGF units]")
     tnf_kill_rate: float = Field(
@@ -57,12 +61,15 @@ class ResidualParams(BaseModel):
     )
 
 
-def hill(xp, ctx, field: str | None, half: float):
-    """``c/(K + c)`` of ``field`` in every row's voxel (0 without a field)."""
+def hill(xp, ctx, field: str | None, half: float, n: float = 1.0):
+    """``cⁿ/(Kⁿ + cⁿ)`` of ``field`` in every row's voxel (0 without a field)."""
     if field is None:
         return 0.0
     c = xp.maximum(ctx.field_at(field), 0.0)
-    return c / (half + c)
+    if n == 1.0:
+        return c / (half + c)
+    x = (c / half) ** n
+    return x / (1.0 + x)
 
 
 def transitions(kind, ctx, events) -> None:
@@ -77,8 +84,8 @@ def transitions(kind, ctx, events) -> None:
         if r.stress_field is not None
         else 1.0
     )
-    quiet_t = 1.0 - hill(xp, ctx, r.tnf_field, r.tnf_half_saturation)
-    quiet_v = 1.0 - hill(xp, ctx, r.vegf_field, r.vegf_half_saturation)
+    quiet_t = 1.0 - hill(xp, ctx, r.tnf_field, r.tnf_half_saturation, r.signal_hill)
+    quiet_v = 1.0 - hill(xp, ctx, r.vegf_field, r.vegf_half_saturation, r.signal_hill)
     react = r.reactivation_rate * (1.0 - quiet_t * quiet_v)
     u = ctx.uniform(pop["id"], "dormancy")
     events.change_state(mine & (state == LIVE) & (u < ctx.probability(entry)), DORMANT)

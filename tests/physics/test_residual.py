@@ -121,6 +121,31 @@ def test_dormancy_entry_and_reactivation_follow_their_rates():
     assert low == pytest.approx(0.1, abs=0.01) and high > low + 0.3
 
 
+@pytest.mark.parametrize("hill_n", [1.0, 3.0])
+def test_reactivation_follows_the_hill_function_of_the_signal(hill_n):
+    """Dormant cells at VEGF = K/2 reactivate at k_out Hₙ with Hₙ = 1/(1 + 2ⁿ) (⅓ for n = 1,
+    ⅑ for n = 3): the fraction woken after 5 h is 1 − e^{−k_out Hₙ t} within 4 binomial σ."""
+    k_out = 1.0 / 100.0
+    residual = {
+        "entry_rate": 0.0,
+        "reactivation_rate": k_out,
+        "vegf_field": "vegf",
+        "vegf_half_saturation": 0.1,
+        "signal_hill": hill_n,
+    }
+    raw = _box(4, residual, {"vegf": 0.05}, count=1600, stop=300.0)
+    raw["cells"]["kinds"]["tumour"]["params"].update(birth_rate=0.0, apoptosis_rate=0.0)
+    sim = simulation(raw)
+    was_dormant = _start_in(sim, DORMANT)
+    sim.run()
+    state = sim.population.to_host()["state"]
+    m = int(np.sum(was_dormant))
+    woke = int(np.sum(state[was_dormant] == RESIDUAL))
+    p_out = 1 - math.exp(-k_out / (1 + 2**hill_n) * sim.time)
+    print(f"n = {hill_n}: {woke} of {m} woke, expected {m * p_out:.0f}")
+    assert abs(woke - m * p_out) < 4 * math.sqrt(m * p_out * (1 - p_out))
+
+
 def _killing_with_il6(kind: str, il6: float, seed: int) -> float:
     raw = scenario(seed, t_cells=0 if kind == "nk" else 80, run={"stop": 180.0})
     raw["fields"]["il6"] = {"preset": "il6", "initial": il6, "decay": 0.0}

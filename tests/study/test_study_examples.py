@@ -13,7 +13,7 @@ EXPECTED = {
     "lhs": 16,
     "cluster": 96,
     "fit_birth_rate": 2,
-    "mrd_relapse": 10,
+    "mrd_relapse": 15,
 }
 
 
