@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from _mpirun import assert_identical, final_state, needs_mpi, run_fields
 
+from spatialtumor.runs import open_run
+
 pytestmark = needs_mpi
 
 
@@ -24,6 +26,9 @@ def test_ranks_match_one_process(alone, tmp_path, ranks, split):
 def test_restart_at_four_ranks_is_bit_identical(alone, tmp_path):
     whole = run_fields(tmp_path / "whole", 4, "--stop", "1", "--set", "output.checkpoint_every=0.5")
     assert_identical(final_state(whole), alone)
+    grid = open_run(whole).grid  # one run, the whole domain (as the sidecar states it)
+    assert tuple(grid.shape) == (16, 18, 20)
+    assert 'Dimensions="16 18 20"' in (whole / "run.xdmf").read_text()
     middle = sorted((whole / "checkpoints").glob("checkpoint_*.h5"))[0]
     assert middle.name == "checkpoint_000000025.h5"
     again = run_fields(tmp_path / "again", 4, "--resume", middle)
