@@ -56,3 +56,17 @@ def test_device_count_below_rank_count(monkeypatch):
     with pytest.raises(MPIError, match="device count below rank count: 1 CUDA device"):
         select_device(w, "cupy")
     select_device(w, "numpy")  # no device needed
+
+
+@needs_mpi
+def test_blow_up_is_found_over_ranks(tmp_path):
+    """One rank over the limit stops every rank, with the single-process line on rank 0."""
+    args = ["run", "diffusion", "--backend", "numpy", "--quiet", *SMALL, "--stop", "0.1"]
+    args += ["--set", "blowup.limit=37.5"]
+    alone = spatialtumor([*args, "--out", tmp_path / "alone"])
+    split = spatialtumor([*args, "--out", tmp_path / "split"], 2)
+    assert alone.returncode == split.returncode == 4
+    want = _last_error(alone).replace(str(tmp_path / "alone"), "RUN")
+    lines = [ln.replace(str(tmp_path / "split"), "RUN") for ln in split.stderr.splitlines()]
+    assert want in lines
+    assert (tmp_path / "split" / "snapshots" / "snapshot_000000.h5").is_file()
