@@ -14,7 +14,11 @@ package API (Grid, Fields, DistributedTransport).
 * weak: every rank owns ``weak-edge³`` voxels, the global grid is ``(N·weak-edge) ×
   weak-edge²`` cut along z.
 
-Columns: ms per step (the slowest rank, between two barriers), voxel-field updates per
+Columns: ms per step (the slowest rank, between two barriers), of which the slowest
+rank spent "exch ms" in the transposes and ghost exchanges (packing, host staging and
+MPI together, and waiting for the other ranks to reach them), "T ms" the cost of one
+forward + backward transpose pair on its own (all ranks starting together), voxel-field
+updates per
 second of the whole domain, efficiency against one rank (strong: ``t1 / (N tN)``; weak:
 ``t1 / tN``), and the bytes all ranks together send to other ranks per step: the two
 transposes of the LOD sweep along the split axis, and the ghost planes of the explicit
@@ -68,8 +72,14 @@ def inner(args) -> None:
     else:
         fields = Fields(whole, species)
         tr = Transport(fields, 0.01)
+    spent = [0.0]  # seconds this rank spends in transposes and ghost exchanges
+    if w.size > 1:
+        for obj, name in ((tr.transpose, "forward"), (tr.transpose, "backward"), (tr.halo, "fill")):
+            if obj is not None:
+                setattr(obj, name, _timed(getattr(obj, name), spent))
     for _ in range(2):
         tr.step()
+    spent[0] = 0.0
     if comm is not None:
         comm.Barrier()
     start = time.perf_counter()
@@ -78,6 +88,11 @@ def inner(args) -> None:
     if comm is not None:
         comm.Barrier()
     seconds = (time.perf_counter() - start) / args.steps
+    comm_ms = 1e3 * spent[0] / args.steps
+    alone_ms = 0.0
+    if comm is not None and w.size > 1:
+        comm_ms = comm.allreduce(comm_ms, op=_max())
+        alone_ms = _transpose_alone(comm, tr, fields, args.steps)
     if w.root:
         row = {
             "mode": args.mode,
@@ -85,11 +100,48 @@ def inner(args) -> None:
             "shape": list(shape),
             "fields": len(species),
             "ms_per_step": 1e3 * seconds,
+            "exchange_ms_per_step": comm_ms,
+            "transpose_alone_ms": alone_ms,
             "voxel_field_updates_per_s": whole.size * len(species) / seconds,
             "transpose_bytes_per_step": transpose,
             "halo_bytes_per_step": halo,
         }
         print(json.dumps(row), flush=True)
+
+
+def _timed(fn, spent):
+    """``fn`` that adds its wall time [s] to ``spent[0]``."""
+
+    def call(*a):
+        t0 = time.perf_counter()
+        try:
+            return fn(*a)
+        finally:
+            spent[0] += time.perf_counter() - t0
+
+    return call
+
+
+def _transpose_alone(comm, tr, fields, repeats: int) -> float:
+    """Median ms of one forward + backward transpose pair started together on all ranks
+    (the slowest rank's), i.e. the transposes' own cost without waiting for other work."""
+    if getattr(tr, "transpose", None) is None:
+        return 0.0
+    block = fields.values[: fields.n_lod]
+    samples = []
+    for _ in range(repeats):
+        comm.Barrier()
+        t0 = time.perf_counter()
+        tr.transpose.backward(tr.transpose.forward(block), block)
+        samples.append(comm.allreduce(time.perf_counter() - t0, op=_max()))
+    samples.sort()
+    return 1e3 * samples[len(samples) // 2]
+
+
+def _max():
+    from mpi4py import MPI
+
+    return MPI.MAX
 
 
 def outer(args) -> None:
@@ -105,7 +157,8 @@ def outer(args) -> None:
         f"{args.precision}, {args.steps} steps per row"
     )
     head = (
-        f"{'mode':6} {'ranks':>5} {'global zyx':>14} {'ms/step':>9} {'updates/s':>10} "
+        f"{'mode':6} {'ranks':>5} {'global zyx':>14} {'ms/step':>9} {'exch ms':>8} {'T ms':>6} "
+        f"{'updates/s':>10} "
         f"{'eff':>5} {'transpose B/step':>16} {'halo B/step':>12}"
     )
     rows = []
@@ -145,8 +198,10 @@ def outer(args) -> None:
             first = first or t
             eff = first / (n * t) if mode == "strong" else first / t
             shape = "×".join(str(s) for s in row["shape"])
+            x = row["exchange_ms_per_step"]
             print(
-                f"{mode:6} {n:5d} {shape:>14} {t:9.2f} {row['voxel_field_updates_per_s']:10.3g} "
+                f"{mode:6} {n:5d} {shape:>14} {t:9.2f} {x:8.2f} {row['transpose_alone_ms']:6.2f} "
+                f"{row['voxel_field_updates_per_s']:10.3g} "
                 f"{eff:5.2f} {row['transpose_bytes_per_step']:16,d} "
                 f"{row['halo_bytes_per_step']:12,d}"
             )
