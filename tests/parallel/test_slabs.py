@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,13 @@ def test_launcher_detection():
     assert launched_by_mpirun({}) == 0
     assert launched_by_mpirun({"OMPI_COMM_WORLD_SIZE": "4"}) == 4
     assert launched_by_mpirun({"PMI_SIZE": "2"}) == 2
+
+
+def test_world_without_mpi4py(monkeypatch):
+    from spatialtumor.parallel import world
+
+    monkeypatch.setitem(sys.modules, "mpi4py", None)  # import fails as if not installed
+    assert world({}).size == 1
+    assert world({"OMPI_COMM_WORLD_SIZE": "1"}).comm is None  # one process needs no MPI
+    with pytest.raises(MPIError, match=r"started by an MPI launcher \(3 processes\)"):
+        world({"PMI_SIZE": "3"})
