@@ -62,43 +62,23 @@ class Transpose:
         #: bytes this rank sends per transpose (one way), to other ranks only
         self.bytes_sent = (sum(self.send_counts) - self.send_counts[me]) * dt.itemsize
 
-    def _sel(self, axis, lo, hi, ndim=4):
-        sl = [slice(None)] * ndim
-        sl[axis] = slice(lo, hi)
-        return tuple(sl)
-
     def forward(self, block):
         """The line layout of ``block`` (a slab), in a buffer reused every call."""
         host = to_wire(self.backend, block)
-        for q, (lo, hi) in enumerate(self.part):
-            d, c = self.send_displs[q], self.send_counts[q]
-            self._send[d : d + c].reshape(host[self._sel(self.p, lo, hi)].shape)[...] = host[
-                self._sel(self.p, lo, hi)
-            ]
+        _pack(host, self.p, self.part, self._send, self.send_displs)
         self._exchange(self._send, self._recv, forward=True)
-        lines = self._lines_host
-        for r, (lo, hi) in enumerate(self.split):
-            d, c = self.recv_displs[r], self.recv_counts[r]
-            dest = lines[self._sel(self.a, lo, hi)]
-            dest[...] = self._recv[d : d + c].reshape(dest.shape)
-        if lines is not self.lines:
-            from_wire(self.backend, lines, self.lines)
+        _unpack(self._recv, self.recv_displs, self._lines_host, self.a, self.split)
+        if self._lines_host is not self.lines:
+            from_wire(self.backend, self._lines_host, self.lines)
         return self.lines
 
     def backward(self, lines, block) -> None:
         """Write the line layout ``lines`` back into the slab ``block``, in place."""
         host = to_wire(self.backend, lines)
-        for r, (lo, hi) in enumerate(self.split):
-            d, c = self.recv_displs[r], self.recv_counts[r]
-            self._recv[d : d + c].reshape(host[self._sel(self.a, lo, hi)].shape)[...] = host[
-                self._sel(self.a, lo, hi)
-            ]
+        _pack(host, self.a, self.split, self._recv, self.recv_displs)
         self._exchange(self._recv, self._send, forward=False)
         out = block if self._slab_host is None else self._slab_host
-        for q, (lo, hi) in enumerate(self.part):
-            d, c = self.send_displs[q], self.send_counts[q]
-            dest = out[self._sel(self.p, lo, hi)]
-            dest[...] = self._send[d : d + c].reshape(dest.shape)
+        _unpack(self._send, self.send_displs, out, self.p, self.part)
         if out is not block:
             from_wire(self.backend, out, block)
 
@@ -108,3 +88,24 @@ class Transpose:
         if not forward:
             s, r = r, s
         self.comm.Alltoallv([send, s], [recv, r])
+
+
+def _cut(axis: int, lo: int, hi: int) -> tuple[slice, ...]:
+    sl = [slice(None)] * 4
+    sl[axis] = slice(lo, hi)
+    return tuple(sl)
+
+
+def _pack(src, axis, bounds, buf, displs) -> None:
+    """Copy the pieces of ``src`` cut along ``axis`` at ``bounds`` into the flat ``buf``,
+    piece ``q`` at ``displs[q]`` (the message to rank ``q``)."""
+    for (lo, hi), d in zip(bounds, displs, strict=True):
+        piece = src[_cut(axis, lo, hi)]
+        buf[d : d + piece.size].reshape(piece.shape)[...] = piece
+
+
+def _unpack(buf, displs, dest, axis, bounds) -> None:
+    """Inverse of :func:`_pack`: the message of rank ``r`` into its piece of ``dest``."""
+    for (lo, hi), d in zip(bounds, displs, strict=True):
+        piece = dest[_cut(axis, lo, hi)]
+        piece[...] = buf[d : d + piece.size].reshape(piece.shape)
