@@ -42,7 +42,10 @@ class Halo:
         self.result = xp.zeros(tuple(shape), dtype=self.backend.dtype)
         plane = list(shape)
         plane[self.axis] = 1
-        self.plane_shape = tuple(plane)
+        self._recv = np.empty(tuple(plane), dtype=self.backend.dtype)  # host, reused
+        from mpi4py import MPI
+
+        self._null = MPI.PROC_NULL  # no neighbour: the send and receive do nothing
         #: bytes this rank sends per exchange (both faces)
         self.bytes_sent = (
             int(np.prod(plane))
@@ -57,14 +60,11 @@ class Halo:
 
     def fill(self, block) -> None:
         """Copy ``block`` into the padded buffer and exchange the ghost planes."""
-        from mpi4py import MPI
-
-        null = MPI.PROC_NULL
-        below = null if self.below is None else self.below
-        above = null if self.above is None else self.above
+        below = self._null if self.below is None else self.below
+        above = self._null if self.above is None else self.above
         self._take(self.padded, self.core)[...] = block
         n = block.shape[self.axis]
-        recv = np.empty(self.plane_shape, dtype=self.backend.dtype)
+        recv = self._recv
         # upward: my top plane to the rank above, the plane of the rank below into my ghost
         send = to_wire(self.backend, self._take(block, slice(n - 1, n)))
         self.comm.Sendrecv(send, dest=above, recvbuf=recv, source=below)
