@@ -31,16 +31,29 @@ def build_simulation(
     seed: int | None = None,
     stop: float | None = None,
     resume_step: int | None = None,
+    world=None,
+    split: str = "auto",
 ) -> Simulation:
     """Everything a run needs, with writers attached when ``run_dir`` is given.
 
     ``resume_step`` (set when continuing from a checkpoint) makes the writers continue the
     run folder's snapshots and table instead of refusing an existing folder.
+
+    With ``world`` (a :class:`~spatialtumor.parallel.World` of several ranks) this rank
+    builds its slab of the domain (cut along ``split``: "auto", "x", "y" or "z") and only
+    rank 0 gets the writers; see docs/PARALLEL.md.
     """
     spec = scenario.spec
-    check_device_memory(scenario, backend)
     g = spec.grid
     grid = Grid(backend, (g.nz, g.ny, g.nx), g.spacing_xyz, g.origin_xyz)
+    kind, extra = Simulation, {}
+    if world is not None and world.size > 1:
+        from .parallel.build import distribute
+
+        grid, kind, extra = distribute(spec, grid, world, split)
+    else:
+        world = None
+    check_device_memory(scenario, backend, world.size if world else 1)
     species = {
         name: Species(
             diffusivity=f.diffusivity,
@@ -64,7 +77,7 @@ def build_simulation(
         scenario_path=scenario.source.encode("utf-8", "surrogateescape").decode("utf-8", "replace"),
     )
     b = spec.blowup
-    sim = Simulation(
+    sim = kind(
         grid,
         fields,
         clock=clock,
@@ -72,6 +85,7 @@ def build_simulation(
         info=info,
         sources=sources,
         guard=Guard.every_minutes(b.every, c.dt_diffusion, b.limit) if b.check else None,
+        **extra,
     )
     # compartments first: their processes run before the cells' on the phenotype clock,
     # so cells read outputs advanced over the interval that just ended
@@ -105,7 +119,7 @@ def build_simulation(
         from .build_cells import attach_cells
 
         attach_cells(sim, scenario)
-    if run_dir is not None:
+    if run_dir is not None and (world is None or world.root):
         attach_writers(sim, scenario, Path(run_dir), resume=resume_step is not None)
     return sim
 
@@ -127,11 +141,12 @@ def attach_writers(sim: Simulation, scenario: Scenario, run_dir: Path, resume: b
     sim.writers["checkpoints"] = CheckpointWriter(run_dir, every=out.checkpoint_every)
 
 
-def check_device_memory(scenario: Scenario, backend: Backend) -> None:
+def check_device_memory(scenario: Scenario, backend: Backend, ranks: int = 1) -> None:
+    """Refuse a run whose share (of ``ranks`` equal slabs) does not fit the device."""
     if backend.name != "cupy":
         return
     free, _total = backend.xp.cuda.runtime.memGetInfo()
-    need = estimate_bytes(scenario.spec, backend.dtype.itemsize)
+    need = estimate_bytes(scenario.spec, backend.dtype.itemsize) / ranks
     if need > free:
         raise ScenarioError(
             scenario.source,

@@ -287,7 +287,9 @@ def restore(sim, data: dict) -> None:
             raise CheckpointError("checkpoint has cells but the scenario has none")
         state = _in_precision(state, sim.population.specs)
     try:
-        sim.fields.values[...] = sim.backend.asarray(data["fields"])
+        whole = data["fields"]
+        part = getattr(sim, "field_slice", None)  # a rank's slab of a decomposed run
+        sim.fields.values[...] = sim.backend.asarray(whole if part is None else whole[part])
         if state is not None:
             sim.population.load_state_dict(state)
         for name, st in data["process"].items():
@@ -319,6 +321,8 @@ def resume_simulation(
     seed=None,
     scenario=None,
     overrides=(),
+    world=None,
+    split="auto",
 ):
     """Rebuild a run from a checkpoint: returns ``(sim, scenario, run_dir)``.
 
@@ -328,7 +332,8 @@ def resume_simulation(
     run but can no longer reproduce it bit for bit); ``stop`` [min] may move the end.
     ``seed``, ``scenario`` (a file or shipped name) and ``overrides`` (``--set``) are
     accepted only when they leave the run as it is: a resumed run keeps its scenario and
-    seed.
+    seed. ``world`` and ``split`` decompose the resumed run over MPI ranks (every rank reads
+    the checkpoint, which holds the whole domain, and keeps its slab).
     """
     from .build import build_simulation, make_backend
     from .limits import duration_steps
@@ -382,6 +387,8 @@ def resume_simulation(
             )
         run_dir = folder.parent
     check_run_folder(run_dir, data["scenario"], data["seed"], "--out" if out_dir else where)
+    if world is not None and world.size > 1:
+        world.comm.Barrier()  # every rank has looked before rank 0 writes there
     be = make_backend(backend, precision or str(data["dtype"]))
     sim = build_simulation(
         scn,
@@ -390,6 +397,8 @@ def resume_simulation(
         seed=int(data["seed"]),
         stop=target,
         resume_step=int(data["step"]),
+        world=world,
+        split=split,
     )
     restore(sim, data)
     return sim, scn, run_dir

@@ -103,8 +103,15 @@ set_option = click.option(
     "--backend and --precision may change).",
 )
 @click.option("--quiet", is_flag=True, help="Only the final summary.")
+@click.option(
+    "--split",
+    type=click.Choice(["auto", "x", "y", "z"]),
+    default="auto",
+    show_default=True,
+    help="Under mpirun: the axis cut into one slab per rank (auto: the longest).",
+)
 @set_option
-def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overrides):
+def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split, overrides):
     """Run SCENARIO (a TOML file or a shipped scenario name; default: the built-in default).
 
     Exit codes: 0 done, 2 bad input (nothing written), 3 an output file could not be
@@ -114,9 +121,20 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
     from .backends import BackendError
     from .build import build_simulation, make_backend
     from .limits import duration_steps
+    from .parallel import MPIError
+    from .parallel import world as mpi_world
     from .scenario import ScenarioError
 
     keep_freed_memory()
+    try:
+        world = mpi_world()
+        if world.size > 1:
+            from .parallel.devices import select_device
+
+            select_device(world, backend)
+    except MPIError as exc:
+        raise BadInput(str(exc)) from None
+    quiet = quiet or not world.root  # one rank reports
 
     if resume is not None:
         from .checkpoint import CheckpointError, resume_simulation
@@ -131,8 +149,10 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
                 seed=seed,
                 scenario=scenario,
                 overrides=overrides,
+                world=world,
+                split=split,
             )
-        except (CheckpointError, ScenarioError, BackendError) as exc:
+        except (CheckpointError, ScenarioError, BackendError, MPIError) as exc:
             raise BadInput(str(exc)) from None
         except OSError as exc:
             raise OutputFailed(output_error_line(exc)) from None
@@ -148,25 +168,35 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
         except BackendError as exc:
             raise BadInput(str(exc)) from None
         run_path = Path(out_dir) if out_dir else _default_run_dir(scn.name)
+        if world.size > 1:
+            run_path = world.comm.bcast(run_path, root=0)  # rank 0's time stamp
         check_out_folder(run_path)
+        if world.size > 1:
+            world.comm.Barrier()  # every rank has looked before rank 0 writes there
         try:
-            sim = build_simulation(scn, be, run_dir=run_path, seed=seed, stop=stop)
-        except ScenarioError as exc:
+            sim = build_simulation(
+                scn, be, run_dir=run_path, seed=seed, stop=stop, world=world, split=split
+            )
+        except (ScenarioError, MPIError) as exc:
             raise BadInput(str(exc)) from None
         except OSError as exc:
             raise OutputFailed(output_error_line(exc)) from None
-        _warn(scn)  # after every check: an error is the only line a bad input prints
+        if world.root:
+            _warn(scn)  # after every check: an error is the only line a bad input prints
     be = sim.backend
     if not quiet:
         click.echo(f"spatialtumor {__version__}: scenario {scn.source}")
         click.echo(f"backend: {be.describe()} ({be.reason})")
+        g = getattr(sim, "whole_grid", sim.grid)
         click.echo(
-            f"grid: {sim.grid.nx}×{sim.grid.ny}×{sim.grid.nz} voxels of "
-            f"{'×'.join(f'{s:g}' for s in sim.grid.spacing)} µm, "
+            f"grid: {g.nx}×{g.ny}×{g.nz} voxels of "
+            f"{'×'.join(f'{s:g}' for s in g.spacing)} µm, "
             f"fields: {', '.join(sim.fields.names)}"
             + (f", cells: {sim.population.n}" if sim.population is not None else "")
         )
         click.echo(f"run folder: {run_path}; stop at {sim.stop:g} min, seed {sim.info.seed}")
+        if world.size > 1:
+            click.echo(f"MPI: {sim.slabs.describe()}")
     start_step = sim.step_index
     reporter = None if quiet else _progress(sim)
     from .guard import BlowUp
@@ -182,7 +212,8 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, overri
     finally:
         if reporter is not None:
             reporter.finish()
-    _summary(sim, start_step, run_path)
+    if world.root:
+        _summary(sim, start_step, run_path)
 
 
 def _default_run_dir(name: str) -> Path:
@@ -234,7 +265,7 @@ class _progress:
 def _summary(sim, start_step, run_path):
     steps = sim.step_index - start_step
     wall = max(sim.wall_seconds, 1e-9)
-    vf = sim.grid.size * len(sim.fields) * steps / wall
+    vf = getattr(sim, "whole_grid", sim.grid).size * len(sim.fields) * steps / wall
     line = (
         f"done: t = {sim.time:g} min, {steps} steps in {wall:.2f} s wall "
         f"({steps / wall:.1f} steps/s, {vf:.3g} voxel-field updates/s"

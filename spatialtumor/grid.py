@@ -18,11 +18,25 @@ class Grid:
     origin : (x, y, z) — lower corner of the domain [µm]; the first voxel centre is at
         ``origin + spacing / 2``
     offset : (kz, jy, ix) — position of this box inside a larger global grid, in voxels
-        (0 for a single-domain run; reserved for domain decomposition)
+        (0 for a single-domain run)
+    global_shape : (nz, ny, nx) of the whole domain (default: ``shape``, a single domain)
+    global_origin : (x, y, z) lower corner of the whole domain [µm] (default: ``origin``
+        moved back by ``offset`` voxels)
+
+    A sub-box of a decomposed domain is made with :meth:`part`; its voxel centres are
+    computed from the global origin and global indices, so a sub-box sees exactly the same
+    coordinates (to the bit) as the whole grid does.
     """
 
     def __init__(
-        self, backend: Backend, shape, spacing=20.0, origin=(0.0, 0.0, 0.0), offset=(0, 0, 0)
+        self,
+        backend: Backend,
+        shape,
+        spacing=20.0,
+        origin=(0.0, 0.0, 0.0),
+        offset=(0, 0, 0),
+        global_shape=None,
+        global_origin=None,
     ):
         self.backend = backend
         self.shape = tuple(int(n) for n in shape)
@@ -36,6 +50,36 @@ class Grid:
         self.spacing = sp  # (dx, dy, dz) µm
         self.origin = np.asarray(origin, dtype=np.float64).reshape(3)  # lower corner (x, y, z) µm
         self.offset = tuple(int(o) for o in offset)
+        self.global_shape = self.shape if global_shape is None else tuple(map(int, global_shape))
+        #: lower corner of the whole domain (x, y, z) [µm]
+        back = sp * np.array(self.offset[::-1], dtype=np.float64)
+        self.global_origin = (
+            self.origin - back
+            if global_origin is None
+            else np.asarray(global_origin, dtype=np.float64).reshape(3)
+        )
+        boxes = zip(self.offset, self.shape, self.global_shape, strict=True)
+        if any(o < 0 or o + n > g for o, n, g in boxes):
+            raise ValueError(
+                f"sub-box {self.shape} at offset {self.offset} lies outside the global grid "
+                f"{self.global_shape}"
+            )
+
+    def part(self, offset, shape) -> Grid:
+        """The sub-box of ``shape`` (nz, ny, nx) at ``offset`` (kz, jy, ix) voxels of this
+        (whole) grid, on the same backend."""
+        if self.offset != (0, 0, 0) or self.global_shape != self.shape:
+            raise ValueError("part() is taken from the whole grid, not from a sub-box")
+        off = np.array(offset[::-1], dtype=np.float64)  # (x, y, z)
+        return Grid(
+            self.backend,
+            shape,
+            self.spacing,
+            self.origin + self.spacing * off,
+            offset,
+            global_shape=self.shape,
+            global_origin=self.origin,
+        )
 
     # geometry -------------------------------------------------------------------------
     @property
@@ -58,6 +102,11 @@ class Grid:
     @property
     def counts_xyz(self) -> np.ndarray:
         return np.array([self.nx, self.ny, self.nz], dtype=np.int64)
+
+    @property
+    def global_counts_xyz(self) -> np.ndarray:
+        """Voxels per axis (x, y, z) of the whole domain."""
+        return np.array(self.global_shape[::-1], dtype=np.int64)
 
     @property
     def extent(self) -> np.ndarray:
@@ -83,7 +132,8 @@ class Grid:
         """Voxel-centre coordinates along one axis ("x", "y" or "z") [µm], on the host."""
         a = "xyz".index(axis)
         n = int(self.counts_xyz[a])
-        return self.first_centre[a] + self.spacing[a] * np.arange(n)
+        first = self.global_origin[a] + 0.5 * self.spacing[a]
+        return first + self.spacing[a] * (np.arange(n) + self.offset[2 - a])
 
     def voxel_of(self, positions):
         """Flat voxel index ``(k*ny + j)*nx + i`` of positions (N, 3) [µm], clipped to the box."""

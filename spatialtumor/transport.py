@@ -67,7 +67,7 @@ class Transport:
         self._lod = []
         self._r = []
         for a, axis in enumerate(AXES):
-            n = int(grid.counts_xyz[a])
+            n = int(grid.global_counts_xyz[a])  # whole lines (a sub-box sweeps them whole)
             r = self.dt * diff[:nl] / grid.spacing[a] ** 2
             self._r.append(r)
             cp = np.zeros((nl, n))
@@ -164,16 +164,29 @@ class Transport:
             k.apply_sources(values[nl:], source[nl:], uptake[nl:], self.dt)
         if nl:
             lod_block = values[:nl]
-            for a, (axis, cp, inv, off, lo, hi) in enumerate(self._lod):
+            for a, sweep in enumerate(self._lod):
                 if a == 0 and source is not None:
-                    s, u = source[:nl], uptake[:nl]
-                    k.lod_sweep_sources(lod_block, axis, cp, inv, off, lo, hi, s, u, self.dt)
+                    self._sweep(lod_block, sweep, source[:nl], uptake[:nl])
                 else:
-                    k.lod_sweep(lod_block, axis, cp, inv, off, lo, hi)
+                    self._sweep(lod_block, sweep)
         if self._explicit is not None:
-            inv_h2, diff, decay, kind, value, scratch = self._explicit
-            k.explicit_step(values[nl:], scratch, self.dt, inv_h2, diff, decay, kind, value)
-            values[nl:] = scratch
+            self._explicit_step(values[nl:])
+
+    def _sweep(self, block, sweep, source=None, uptake=None) -> None:
+        """One LOD sweep of ``block`` (the implicit source step fused in when given)."""
+        k = self.fields.grid.backend.kernels
+        axis, cp, inv, off, lo, hi = sweep
+        if source is not None:
+            k.lod_sweep_sources(block, axis, cp, inv, off, lo, hi, source, uptake, self.dt)
+        else:
+            k.lod_sweep(block, axis, cp, inv, off, lo, hi)
+
+    def _explicit_step(self, block) -> None:
+        """One explicit step of the explicit species ``block``, in place."""
+        k = self.fields.grid.backend.kernels
+        inv_h2, diff, decay, kind, value, scratch = self._explicit
+        k.explicit_step(block, scratch, self.dt, inv_h2, diff, decay, kind, value)
+        block[...] = scratch
 
 
 def explicit_stability_limit(diffusivity, spacing, decay=None) -> float:

@@ -1,0 +1,46 @@
+"""What a scenario needs to run on several ranks: the refusals, and this rank's slab."""
+
+from __future__ import annotations
+
+from .comm import MPIError
+from .simulation import DistributedSimulation
+from .slabs import Slabs
+
+
+def refuse_unsupported(spec, size: int) -> None:
+    """Raise :class:`MPIError` (one line) for parts of a scenario that cannot yet be split
+    over ``size`` > 1 ranks: cells, vessels, compartments and therapies."""
+    if size <= 1:
+        return
+    if spec.cells is not None:
+        raise MPIError(
+            f"cells across MPI ranks are not supported yet: the scenario has [cells]; run it "
+            f"in one process (not under mpirun -n {size})"
+        )
+    therapy = spec.therapy
+    parts = [
+        name
+        for name, present in (
+            ("vessels", spec.vessels),
+            ("compartments", spec.compartments),
+            ("therapy", any(getattr(therapy, k) for k in type(therapy).model_fields)),
+        )
+        if present
+    ]
+    if parts:
+        raise MPIError(
+            f"{' and '.join(parts)} across MPI ranks are not supported yet; run this scenario "
+            f"in one process (not under mpirun -n {size})"
+        )
+
+
+def distribute(spec, whole, world, split: str = "auto"):
+    """``(grid, simulation class, its extra arguments)`` for this rank's slab of ``whole``.
+
+    Raises :class:`MPIError` for unsupported scenarios and grids too small for the ranks.
+    """
+    refuse_unsupported(spec, world.size)
+    slabs = Slabs.choose(whole.shape, world.size, split)
+    offset, shape = slabs.box(world.rank)
+    grid = whole.part(offset, shape)
+    return grid, DistributedSimulation, {"world": world, "slabs": slabs, "whole_grid": whole}

@@ -1,0 +1,104 @@
+"""The simulation of one rank's slab; writers on rank 0 see the whole domain."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends import Backend, reference
+from ..guard import BlowUp
+from ..simulation import Simulation
+from .gather import Gather, field_slice
+from .transport import DistributedTransport
+
+
+@dataclass(frozen=True)
+class HostBackend(Backend):
+    """The run's backend as writers see gathered host arrays: same name, dtype and device,
+    NumPy arithmetic (so reductions of a CuPy run's output are done on the host)."""
+
+    def asnumpy(self, array) -> np.ndarray:
+        return np.asarray(array)
+
+    def synchronize(self) -> None:
+        pass
+
+
+class WholeDomain:
+    """What writers read on rank 0: the simulation, with the whole grid and the fields
+    gathered whole on the host; everything else is the simulation's own."""
+
+    def __init__(self, sim: DistributedSimulation, values: np.ndarray):
+        be = sim.backend
+        self._sim = sim
+        self.backend = HostBackend(be.name, np, reference, be.dtype, be.device, be.reason)
+        self.grid = copy.copy(sim.whole_grid)
+        self.grid.backend = self.backend
+        self.fields = copy.copy(sim.fields)
+        self.fields.grid = self.grid
+        self.fields.values = values
+
+    def __getattr__(self, name):
+        return getattr(self._sim, name)
+
+
+class DistributedSimulation(Simulation):
+    """A :class:`~spatialtumor.simulation.Simulation` of this rank's slab of the fields.
+
+    Parameters (besides the simulation's)
+    -------------------------------------
+    world, slabs : the ranks and the decomposition
+    whole_grid : the global :class:`~spatialtumor.grid.Grid` (``grid`` is this rank's part)
+
+    Writers live on rank 0 only. When one is due, every rank sends its slab to rank 0
+    (:class:`~spatialtumor.parallel.gather.Gather`), which writes the whole domain exactly
+    as a single process would. The blow-up check reduces one flag over the ranks.
+    """
+
+    def __init__(self, grid, fields, population=None, *, world, slabs, whole_grid, **kw):
+        super().__init__(grid, fields, population, **kw)
+        self.world, self.slabs, self.whole_grid = world, slabs, whole_grid
+        self.transport = DistributedTransport(fields, self.clock.dt_diffusion, world, slabs)
+        self._gather = Gather(world, slabs, grid.backend, len(fields))
+
+    @property
+    def field_slice(self) -> tuple[slice, ...]:
+        """This rank's part of a whole field array ``(nf, nz, ny, nx)``."""
+        return field_slice(self.slabs, self.world.rank)
+
+    def whole(self) -> WholeDomain | None:
+        """The whole domain on rank 0, None elsewhere (collective)."""
+        values = self._gather(self.fields.values)
+        return None if values is None else WholeDomain(self, values)
+
+    def _write(self) -> None:
+        comm = self.world.comm
+        due = [w for w in self.writers.values() if w.due(self)]
+        any_due = comm.bcast(bool(due), root=0)
+        guard = self.guard
+        if guard is not None and (any_due or guard.due(self.step_index)):
+            self._check(guard)
+        if any_due:
+            view = self.whole()
+            for w in due:
+                w.write(view)
+
+    def _check(self, guard) -> None:
+        bad = not guard.peak(self) <= guard.limit  # NaN is bad too
+        if not self.world.comm.allreduce(int(bad)):
+            return
+        view = self.whole()
+        found = None
+        if view is not None:
+            try:
+                Simulation._check(view, guard)
+            except BlowUp as exc:
+                found = exc
+        what = None if found is None else (found.what, found.name, found.value)
+        what = self.world.comm.bcast(what, root=0)
+        if found is not None:
+            raise found
+        what = what or ("field", "?", float("nan"))
+        raise BlowUp(self.step_index, self.time, *what, guard.limit)
