@@ -70,7 +70,8 @@ class AgentKernels(MotilityKernels):
         adhesion_distance,
         out,
     ):
-        """CUDA twin of :func:`reference_agents.pair_forces` (one thread per row)."""
+        """CUDA twin of :func:`reference_agents.pair_forces` (one thread per row, taken in the
+        sorted order; candidates beyond both interaction distances cut before the root)."""
         import cupy as cp
 
         dt = np.dtype(position.dtype)

@@ -262,6 +262,14 @@ def test_contract_catches_a_wrong_kernel(emulated, monkeypatch):
     assert not rows[0]["ok"]
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_emulated_pair_forces_equal_the_twin_to_the_bit(emulated, shape):
+    """In float64 the kernel (threads in sorted order, far candidates cut on d² before the
+    root) sums the same terms in the same order as the twin: not one bit differs."""
+    rows = checks_agents.check_pair_forces(emulated, (1,) + shape, np.dtype("float64"), _rng(shape))
+    assert rows[0]["max_abs"] == 0.0, rows
+
+
 def test_move_contract_catches_a_wrong_draw(emulated, monkeypatch):
     """A twin drawing from another stream (or step) no longer agrees with the kernel."""
     from spatialtumor.backends import reference_motility
