@@ -98,7 +98,13 @@ class MotilityKernels:
         if n == 0:
             return
         vel = cp.ascontiguousarray(velocity, dtype=ft)
-        fn = self._agent_function("motility.cu", f"move_cells_{_SUFFIX[ft]}")
+        # no fused multiply-adds: positions round as in the twin, so voxel lookups and wall
+        # reflections agree with the NumPy path step after step
+        from .kernel_source import MODULE_OPTIONS
+
+        fn = self._agent_function(
+            "motility.cu", f"move_cells_{_SUFFIX[ft]}", options=MODULE_OPTIONS["motility.cu"]
+        )
         fn(
             ((n + _BLOCK - 1) // _BLOCK,),
             (_BLOCK,),

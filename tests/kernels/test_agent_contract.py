@@ -285,6 +285,24 @@ def test_move_contract_catches_a_wrong_draw(emulated, monkeypatch):
     assert not all(r["ok"] for r in rows)
 
 
+def test_move_is_compiled_without_fused_multiply_adds(emulated):
+    from spatialtumor.backends.kernel_source import MODULE_OPTIONS
+
+    seen = []
+    run = emulated.kernels._agent_function
+
+    def record(filename, name, options=()):
+        seen.append((filename, tuple(options)))
+        return run(filename, name, options)
+
+    emulated.kernels._agent_function = record
+    _assert_rows(
+        checks_agents.check_move_cells(emulated, (1, 2, 3, 4), np.dtype("float32"), _rng())
+    )
+    assert set(seen) == {("motility.cu", MODULE_OPTIONS["motility.cu"])}
+    assert "--fmad=false" in MODULE_OPTIONS["motility.cu"]
+
+
 def test_register_adds_the_checks_once(monkeypatch):
     from spatialtumor import checks
 
