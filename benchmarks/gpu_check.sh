@@ -14,7 +14,8 @@
 # as users get them) and the same contract as JSON; the transport benchmark (LOD, 256^3 x 1
 # and 8 fields, float32, with single-kernel timings; again with the resident y/z sweeps);
 # the cell benchmark (1e4 and 1e6
-# cells); the cancer-immune benchmark scenario for a few simulated minutes. Each step runs
+# cells); the cancer-immune benchmark scenario for a few simulated minutes; last, the fused
+# cell move and the graph-replayed transport step against their unfused paths. Each step runs
 # under a time limit cut to what is left of $BUDGET. The log, a JSON file per benchmark and
 # gpu_check.json (steps, headline numbers, all results) go to $OUT; a short table of the
 # headline numbers and the steps is printed last. Exit status: 0 when every step passed,
@@ -105,7 +106,7 @@ step "collect gpu tests" 90 "$PY" -m pytest --collect-only -q -p no:cacheprovide
 step "device" 60 "$PY" benchmarks/gpu_check_steps.py device
 if [ "$RC" -ne 0 ]; then
   for s in "gpu tests" "check-backend" "contract json" "transport" "transport yz resident" \
-    "cells" "cancer-immune"; do
+    "cells" "cancer-immune" "fused"; do
     record "$s" "SKIP (no device)" 0
   done
   log "" && log "=== stopped: the remaining steps need a CUDA device"
@@ -129,4 +130,6 @@ step "cells" 120 "$PY" benchmarks/bench_agents.py --backend cupy --precision flo
   --counts 1e4,1e6 --repeats 10 --json "$OUTDIR/bench_agents.json"
 step "cancer-immune" 150 "$PY" benchmarks/bench_cancer_immune.py --backend cupy \
   --precision float32 --minutes "$MINUTES" --json "$OUTDIR/bench_cancer_immune.json"
+step "fused" 60 "$PY" benchmarks/bench_fused.py --backend cupy --precision float32 \
+  --cells 1e6 --sizes 32,64 --fields 2 --repeats 10 --json "$OUTDIR/bench_fused.json"
 finish "$FAILED"

@@ -164,6 +164,23 @@ def _results(out: Path) -> list[tuple[str, str]]:
         lines.append(
             ("cancer-immune scenario", f"{c['seconds_per_minute']:.3f} s per simulated minute")
         )
+    f = _load(out / "bench_fused.json")
+    if f:
+        for r in f["move"]:
+            lines.append(
+                (
+                    f"mechanics {r['cells']:.0e} cells fused/arrays",
+                    f"{r['fused_ms']:.3f} / {r['arrays_ms']:.3f} ms, "
+                    f"max |dx| {r['max_position_difference_um']:.1e} um",
+                )
+            )
+        for r in f["graph"]:
+            lines.append(
+                (
+                    f"lod {r['size']}^3 x {r['fields']} plain/graph",
+                    f"{r['plain_ms']:.3f} / {r['graph_ms']:.3f} ms, {r['graph_status']}",
+                )
+            )
     k = _load(out / "contract.json")
     if k:
         worst = {}

@@ -6,7 +6,11 @@
 //   v_i = sum_j [c_rep (1 - d/R)^2_+ - c_adh (1 - d/R_A)^2_+] (x_i - x_j) / max(d, 1e-5)
 //   R = r_i + r_j,  R_A = a_{k_i} r_i + a_{k_j} r_j,  units: um, um/min
 //
-// One thread per row; rows whose bin is the sentinel (n_bins) get zero velocity.
+// Thread t works on row order[t], in the (bin, id) sorted order: neighbouring threads hold
+// neighbouring cells and read the same bins (cache and coalescing), and the sentinel rows
+// (no bin, zero velocity) come last. A candidate is dropped on its squared distance before
+// the square root and the divisions: pairs with d^2 > max(R, R_A)^2 (1 + 1e-5) lie beyond
+// both interaction distances and contribute exactly zero, so the cut changes no bit.
 // No standard headers (NVRTC has none): 64-bit integers are long long, kinds short.
 #include "neighbours.cuh"
 
@@ -18,8 +22,9 @@ __device__ __forceinline__ void pair_forces_impl(
     long long nx, long long ny, long long nz, const T *__restrict__ repulsion,
     const T *__restrict__ adhesion, const T *__restrict__ adhesion_distance, long long nk,
     T *__restrict__ out) {
-    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
+    const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= n) return;
+    const long long i = order[t];
     const long long nb = nx * ny * nz;
     const long long b = cell_bin[i];
     T vx = 0, vy = 0, vz = 0;
@@ -30,16 +35,20 @@ __device__ __forceinline__ void pair_forces_impl(
         const T ai = adhesion_distance[ki] * ri;
         const T one = (T)1;
         const T tiny = (T)1e-5;
+        const T margin = (T)(1.0 + 1e-5);
         st::for_each_near(b, nx, ny, nz, order, bin_start, bin_end, [&](long long o) {
             if (o == i) return;
             const T ddx = xi - position[3 * o];
             const T ddy = yi - position[3 * o + 1];
             const T ddz = zi - position[3 * o + 2];
-            const T d = sqrt(ddx * ddx + ddy * ddy + ddz * ddz);
+            const T d2 = ddx * ddx + ddy * ddy + ddz * ddz;
             const long long ko = kind[o];
             const T ro = radius[o];
             const T big_r = ri + ro;
             const T big_ra = ai + adhesion_distance[ko] * ro;
+            const T reach = big_r > big_ra ? big_r : big_ra;
+            if (d2 > reach * reach * margin) return;
+            const T d = sqrt(d2);
             T tr = one - d / big_r;
             tr = tr > 0 ? tr : (T)0;
             const T ta = d < big_ra ? one - d / big_ra : (T)0;

@@ -1,5 +1,5 @@
 """Kernel contract checks of the cell layer (``pair_forces``, ``deposit_sorted``,
-``contact_search``).
+``contact_search``, ``move_cells``).
 
 Each check has the signature of :mod:`spatialtumor.checks`: ``check(backend, shape, dtype,
 rng) -> rows`` with ``shape = (nf, nz, ny, nx)``. Here ``(nz, ny, nx)`` is the bin grid
@@ -163,7 +163,72 @@ def check_contact_search(backend, shape, dtype, rng) -> list[dict]:
     ]
 
 
-CHECKS = (check_pair_forces, check_deposit_sorted, check_contact_search)
+def check_move_cells(backend, shape, dtype, rng) -> list[dict]:
+    """``move_cells`` of random cells (3 kinds, dead rows, no direction yet, fast moves into
+    the walls) over random fields, with and without chemotaxis, reflecting and clamping."""
+    from .backends import reference_motility
+    from .checks import compare
+
+    dtype = np.dtype(dtype)
+    nf = shape[0]
+    _, pos, alive, ids = _cells(shape, rng)
+    n = pos.shape[0]
+    upper = tuple(BIN * float(v) for v in shape[:0:-1])
+    vel = rng.normal(0.0, 40.0, (n, 3))
+    direction = rng.normal(size=(n, 3))
+    direction /= np.linalg.norm(direction, axis=1)[:, None]
+    direction[rng.random(n) < 0.2] = 0.0
+    kind = rng.integers(0, 3, n).astype(np.int16)
+    state = rng.integers(0, 2, n).astype(np.int8)
+    radius = rng.uniform(4.0, 8.0, n)
+    table = dict(
+        persistence=rng.uniform(0.05, 5.0, 3),
+        bias=np.array([0.0, 0.6, 1.0]),
+        kind_field=np.array([-1, 0, nf - 1], dtype=np.int64),
+        class_speed=rng.uniform(0.0, 10.0, 6),
+    )
+    fields = rng.random(shape)
+    step = int(rng.integers(1 << 20))
+    rows = []
+    for chem, walls in ((True, "reflect"), (False, "clamp")):
+        host = [pos.astype(dtype), direction.astype(dtype)]
+        args = (vel.astype(dtype), ids, kind, state, alive, radius.astype(dtype))
+        coef = tuple(v if v.dtype == np.int64 else v.astype(dtype) for v in table.values())
+        rest = ((0.0, 0.0, 0.0), (BIN, BIN, BIN), 0.4, 0.5, (0.0, 0.0, 0.0), upper, walls, 7)
+        f = fields.astype(dtype) if chem else None
+        reference_motility.move_cells(*host, *args, *coef, 2, f, *rest, step)
+        got = [backend.xp.asarray(a.astype(dtype)) for a in (pos, direction)]
+        backend.kernels.move_cells(
+            *got,
+            *(_dev(backend, a) for a in args),
+            *(_dev(backend, a) for a in coef),
+            2,
+            None if f is None else _dev(backend, f),
+            *rest,
+            step,
+        )
+        got = [backend.asnumpy(a) for a in got]
+        case = f"{n} cells {'chemotaxis ' if chem else ''}{walls}"
+        switched = np.any(host[1] != direction.astype(dtype), axis=1)
+        wrong = int(np.sum(switched != np.any(got[1] != direction.astype(dtype), axis=1)))
+        rows += [
+            compare("move_cells", case + " position", got[0], host[0], shape, dtype),
+            compare("move_cells", case + " direction", got[1], host[1], shape, dtype),
+            {
+                "kernel": "move_cells",
+                "case": case + " switches (rows that differ)",
+                "shape": tuple(int(v) for v in shape),
+                "dtype": dtype.name,
+                "max_abs": float(wrong),
+                "max_rel": wrong / max(n, 1),
+                "tol": 0.0,
+                "ok": wrong == 0 and bool(switched.any()) and not bool(switched.all()),
+            },
+        ]
+    return rows
+
+
+CHECKS = (check_pair_forces, check_deposit_sorted, check_contact_search, check_move_cells)
 
 
 def register() -> None:

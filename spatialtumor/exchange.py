@@ -207,16 +207,24 @@ def sample_gradient(grid, values, positions):
     at the walls (as ``numpy.gradient`` with ``edge_order=1``), 0 along an axis with one
     voxel.
     """
-    xp = grid.backend.xp
-    ijk = _voxel_ijk(xp, grid, positions)
-    n = grid.counts_xyz
+    return gradient_at(grid.backend.xp, values, positions, grid.origin, grid.spacing)
+
+
+def gradient_at(xp, values, positions, origin, spacing):
+    """:func:`sample_gradient` without a grid: ``origin`` (x, y, z) is the lower corner of
+    the field's box [µm], ``spacing`` (x, y, z) its voxel edges [µm] (host float64)."""
+    dt = positions.dtype
+    spacing = np.asarray(spacing, dtype=np.float64)
+    rel = (positions - xp.asarray(origin, dtype=dt)) / xp.asarray(spacing, dtype=dt)
+    n = values.shape[::-1]
+    ijk = [xp.clip(xp.floor(rel[:, a]).astype(xp.int64), 0, int(n[a]) - 1) for a in range(3)]
     out = xp.zeros((positions.shape[0], 3), dtype=values.dtype)
     for a in range(3):
         lo = [ijk[0], ijk[1], ijk[2]]
         hi = [ijk[0], ijk[1], ijk[2]]
         lo[a] = xp.maximum(ijk[a] - 1, 0)
         hi[a] = xp.minimum(ijk[a] + 1, int(n[a]) - 1)
-        span = (hi[a] - lo[a]).astype(values.dtype) * grid.spacing[a]
+        span = (hi[a] - lo[a]).astype(values.dtype) * spacing[a]
         diff = values[hi[2], hi[1], hi[0]] - values[lo[2], lo[1], lo[0]]
         out[:, a] = xp.where(span > 0, diff / xp.where(span > 0, span, 1), 0)
     return out

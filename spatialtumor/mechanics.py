@@ -253,6 +253,11 @@ class Mechanics:
             ],
             dtype=np.int64,
         )
+        # the same per kind, as an index into the stacked fields (for kernels.move_cells)
+        self.field_slot = be.asarray(
+            [fields.index(k.chemotaxis_field) if k.chemotaxis_field else -1 for k in kinds],
+            dtype=np.int64,
+        )
         if self.motile:
             population.add_column("motility_direction", "float", (3,), 0.0, units="1")
         self._velocity = None
@@ -267,8 +272,8 @@ class Mechanics:
         """The (bin, id) sort of the current positions over the mechanics bins (shared)."""
         return self.neighbours.binning(self.bins)
 
-    def velocity(self, step: int):
-        """Velocity of every in-use row [µm/min]: pair forces plus motility (a work buffer)."""
+    def forces(self):
+        """Velocity of every in-use row from the pair forces alone [µm/min] (a work buffer)."""
         pop = self.population
         xp = pop.xp
         n = pop.size
@@ -294,6 +299,11 @@ class Mechanics:
             )
         else:
             vel[...] = 0
+        return vel
+
+    def velocity(self, step: int):
+        """Velocity of every in-use row [µm/min]: pair forces plus motility (a work buffer)."""
+        vel = self.forces()
         if self.motile:
             vel += self.motility(step)
         return vel
@@ -327,6 +337,38 @@ class Mechanics:
         cls = class_codes(xp, pop["kind"], pop["state"], self.slots).astype(xp.int64)
         return (self.class_speed[cls] * pop["alive"])[:, None] * direction
 
+    def move(self, step: int) -> None:
+        """Directions, chemotaxis and the move of motile cells in one ``kernels.move_cells``
+        call (one fused kernel on CuPy; the NumPy twin is this class's own array path)."""
+        pop = self.population
+        chem = bool(self.chemotaxis)
+        grid = self.fields.grid if chem else None
+        pop.backend.kernels.move_cells(
+            pop["position"],
+            pop["motility_direction"],
+            self.forces(),
+            pop["id"],
+            pop["kind"],
+            pop["state"],
+            pop["alive"],
+            pop["radius"],
+            self.persistence,
+            self.bias,
+            self.field_slot,
+            self.class_speed,
+            self.slots,
+            self.fields.values if chem else None,
+            tuple(grid.origin) if chem else (0.0, 0.0, 0.0),
+            tuple(grid.spacing) if chem else (1.0, 1.0, 1.0),
+            self.dt,
+            self.max_displacement,
+            self.lower,
+            self.upper,
+            self.walls,
+            self.seed,
+            step,
+        )
+
     def step(self, step: int | None = None) -> None:
         """Move every live cell by one mechanics step; ``step`` keys the random draws."""
         pop = self.population
@@ -335,6 +377,10 @@ class Mechanics:
         if step is None:
             step = self._step
         self._step = step + 1
+        if self.motile:
+            self.move(step)
+            pop.mark_changed()
+            return
         xp = pop.xp
         dx = self.velocity(step)
         dx *= self.dt

@@ -55,6 +55,9 @@ class Simulation:
     ``guard`` checks that fields and cell columns stay finite and bounded (see
     :mod:`spatialtumor.guard`): ``"auto"`` (default) every 6 min of simulated time and
     before every output, a :class:`~spatialtumor.guard.Guard`, or None for no check.
+
+    ``graph=True`` replays each transport step as one CUDA graph on the CuPy backend
+    (see :class:`~spatialtumor.transport.Transport`); it changes no result.
     """
 
     def __init__(
@@ -69,6 +72,7 @@ class Simulation:
         sources: SourceTerms | None = None,
         processes: list[Process] | None = None,
         guard: Guard | str | None = "auto",
+        graph: bool = False,
     ):
         self.grid = grid
         self.backend = grid.backend
@@ -87,7 +91,7 @@ class Simulation:
         self.stop = float(stop)
         self.info = info or RunInfo()
         self.sources = sources if sources is not None else SourceTerms(fields)
-        self.transport = Transport(fields, clock.dt_diffusion)
+        self.transport = Transport(fields, clock.dt_diffusion, graph=graph)
         self.processes: list[Process] = list(processes or [])
         #: callables ``feed(sim)`` run before every transport step that may set wall values
         #: (``transport.set_boundary``) from compartments, e.g. a drug's plasma level

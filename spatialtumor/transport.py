@@ -46,10 +46,22 @@ class Transport:
 
     LOD species are swept x → y → z (one kernel launch per axis for all of them);
     explicit species take one forward-Euler step into a scratch buffer.
+
+    ``graph=True`` (CuPy backend; ignored on NumPy) replays the launches of a step as one
+    CUDA graph (:class:`~spatialtumor.backends.cupy_graph.StepGraph`), captured again
+    whenever the step length or a buffer changes; where capture fails the step runs as
+    plain launches (``graph_status`` says which).
     """
 
-    def __init__(self, fields: Fields, dt: float):
+    def __init__(self, fields: Fields, dt: float, *, graph: bool = False):
         self.fields = fields
+        self._generation = 0
+        self._graph = None
+        be = fields.grid.backend
+        if graph and be.name == "cupy":
+            from .backends.cupy_graph import StepGraph
+
+            self._graph = StepGraph(be.xp)
         #: host (nf, 6) Dirichlet kind (1) per face and the wall values [field units]
         self._face_kind, self._face_value = fields.boundary_arrays()
         self._build(float(dt))
@@ -58,6 +70,7 @@ class Transport:
         """Factorise the line matrices for the step ``dt`` [min] (once per step length)."""
         fields = self.fields
         self.dt = float(dt)
+        self._generation += 1  # new coefficient buffers: a captured step is stale
         grid = fields.grid
         be = grid.backend
         kind, value = self._face_kind, self._face_value
@@ -157,6 +170,27 @@ class Transport:
             self._build(float(dt))
         if (source is None) != (uptake is None):
             raise ValueError("give both source and uptake, or neither")
+        if self._graph is None:
+            self._advance(source, uptake)
+            return
+        key = (self._generation, self.dt) + tuple(
+            None if a is None else int(a.data.ptr) for a in (self.fields.values, source, uptake)
+        )
+        self._graph.run(key, lambda: self._advance(source, uptake))
+
+    @property
+    def graph_status(self) -> str:
+        """The state of graph replay: ``off``, ``on (n captures, m launches)`` or
+        ``fell back: <why capture failed>``."""
+        g = self._graph
+        if g is None:
+            return "off"
+        if g.disabled is not None:
+            return f"fell back: {g.disabled}"
+        return f"on ({g.captures} captures, {g.launches} launches)"
+
+    def _advance(self, source, uptake) -> None:
+        """The launches of one step (the same sequence every step for a given ``dt``)."""
         k = self.fields.grid.backend.kernels
         values = self.fields.values
         nl = self.fields.n_lod

@@ -58,6 +58,7 @@ def test_dry_run_stops_where_a_device_is_needed(tmp_path):
         assert status[name] == "PASS", status
     assert status["device"] == "NEEDS A DEVICE"
     assert status["gpu tests"] == status["transport"] == "SKIP (no device)"
+    assert status["fused"] == "SKIP (no device)"
     assert (out / "gpu_check.log").read_text().count("=== ") >= 5
 
 
@@ -83,6 +84,15 @@ def test_summary_reads_the_benchmark_files(tmp_path, capsys):
         json.dumps({"rows": [{"cells": 1000000, "process": "mechanics step", "ms": 1.5}]})
     )
     (tmp_path / "bench_cancer_immune.json").write_text(json.dumps({"seconds_per_minute": 0.5}))
+    fused = {
+        "move": [
+            {"cells": 10**6, "fused_ms": 0.7, "arrays_ms": 2.0, "max_position_difference_um": 0}
+        ],
+        "graph": [
+            {"size": 32, "fields": 2, "plain_ms": 0.2, "graph_ms": 0.05, "graph_status": "on"}
+        ],
+    }
+    (tmp_path / "bench_fused.json").write_text(json.dumps(fused))
     rows = [{"kernel": "lod_sweep", "dtype": "float32", "max_rel": 1e-7, "ok": True}]
     (tmp_path / "contract.json").write_text(json.dumps({"rows": rows}))
     steps = tmp_path / "steps.tsv"
@@ -94,12 +104,14 @@ def test_summary_reads_the_benchmark_files(tmp_path, capsys):
     floor = 6 * 4 * 8 * 256**3 / 4.0e12 * 1e3  # each sweep reads and writes once
     assert f"2.000 ms, {2.0 / floor:.2f}x the 2-pass floor {floor:.3f} ms" in text
     assert "mechanics step 1e+06 cells" in text and "0.500 s per simulated minute" in text
+    assert "0.700 / 2.000 ms" in text and "0.200 / 0.050 ms, on" in text
     record = json.loads((tmp_path / "gpu_check.json").read_text())
     assert record["steps"][1] == {"step": "transport", "status": "PASS", "seconds": 30}
     assert set(record["files"]) == {
         "bench_transport_f32.json",
         "bench_agents.json",
         "bench_cancer_immune.json",
+        "bench_fused.json",
         "contract.json",
     }
 

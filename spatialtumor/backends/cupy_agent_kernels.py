@@ -1,5 +1,6 @@
 """CuPy launch wrappers of the cell-layer CUDA kernels (``kernels/mechanics.cu``,
-``kernels/exchange.cu``, ``kernels/contacts.cu``).
+``kernels/exchange.cu``, ``kernels/contacts.cu``; the fused move of ``kernels/motility.cu``
+in :mod:`.cupy_motility_kernels`).
 
 Signatures equal those of :mod:`spatialtumor.backends.reference_agents`. Every scalar is
 cast explicitly (CuPy does not check argument types) and every array is made C-contiguous
@@ -14,6 +15,8 @@ device-to-host read per launch; the binning and the population produce them.
 from __future__ import annotations
 
 import numpy as np
+
+from .cupy_motility_kernels import MotilityKernels
 
 _BLOCK = 256
 _SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
@@ -44,7 +47,7 @@ def _suffix(dtype) -> str:
         raise TypeError(f"cell kernels support float32 and float64, not {dtype}") from None
 
 
-class AgentKernels:
+class AgentKernels(MotilityKernels):
     """Mixin with the cell-layer kernels; ``CupyKernels`` inherits from it."""
 
     def _agent_function(self, filename: str, name: str, options=()):
@@ -67,7 +70,8 @@ class AgentKernels:
         adhesion_distance,
         out,
     ):
-        """CUDA twin of :func:`reference_agents.pair_forces` (one thread per row)."""
+        """CUDA twin of :func:`reference_agents.pair_forces` (one thread per row, taken in the
+        sorted order; candidates beyond both interaction distances cut before the root)."""
         import cupy as cp
 
         dt = np.dtype(position.dtype)

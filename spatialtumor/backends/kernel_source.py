@@ -25,7 +25,8 @@ from pathlib import Path
 #: options every kernel file is compiled with (NVRTC through ``cupy.RawModule``)
 BASE_OPTIONS = ("-std=c++17",)
 #: extra options of the sources whose launch wrappers pass any (all others: none)
-MODULE_OPTIONS = {"contacts.cu": ("--fmad=false",)}
+#: (no fused multiply-adds: sums and products round as in the NumPy twins)
+MODULE_OPTIONS = {"contacts.cu": ("--fmad=false",), "motility.cu": ("--fmad=false",)}
 
 _CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "kernels"
 _lock = threading.Lock()

@@ -20,6 +20,7 @@ from .reference_agents import (  # noqa: F401  (re-exported: part of the kernel 
     deposit_sorted,
     pair_forces,
 )
+from .reference_motility import move_cells  # noqa: F401  (re-exported: part of the kernel set)
 
 #: array axis of the field array (nf, nz, ny, nx) swept for spatial axis name
 SWEEP_AXIS = {"x": 3, "y": 2, "z": 1}

@@ -1,7 +1,7 @@
 """Contract tests of the cell-layer CUDA kernels against their NumPy twins.
 
-* GPU tests (``@pytest.mark.gpu``) run ``kernels/mechanics.cu`` and ``kernels/exchange.cu``
-  through CuPy; they skip where no device works.
+* GPU tests (``@pytest.mark.gpu``) run ``kernels/mechanics.cu``, ``kernels/exchange.cu``,
+  ``kernels/contacts.cu`` and ``kernels/motility.cu`` through CuPy; they skip where no device works.
 * Emulated tests compile the same sources for the CPU with g++ (one loop over the CUDA
   threads of every block) and launch them through ``AgentKernels`` with a stand-in for the
   few ``cupy`` calls the wrappers make; each launch is checked against the parsed
@@ -31,6 +31,7 @@ from spatialtumor.backends.cupy_agent_kernels import AgentKernels
 KERNELS_DIR = Path(__file__).resolve().parents[2] / "kernels"
 SHAPES = [(1, 1, 1), (3, 5, 7), (2, 3, 40), (6, 2, 1), (5, 9, 11)]
 DTYPES = ["float32", "float64"]
+CELL_SOURCES = ("mechanics.cu", "exchange.cu", "contacts.cu", "motility.cu")
 CHECKS = {c.__name__.removeprefix("check_"): c for c in checks_agents.CHECKS}
 
 
@@ -117,9 +118,12 @@ _TYPES = {
     "long long": np.int64,
     "unsigned long long": np.uint64,
     "short": np.int16,
+    "signed char": np.int8,
+    "int": np.int32,
     "bool": np.bool_,
 }
 _CT = {
+    np.int32: ctypes.c_int32,
     np.float32: ctypes.c_float,
     np.float64: ctypes.c_double,
     np.int64: ctypes.c_int64,
@@ -138,7 +142,7 @@ def _params(text):
 
 def _build(workdir: Path):
     entries, code = {}, _PRELUDE
-    for f in ("mechanics.cu", "exchange.cu", "contacts.cu"):
+    for f in CELL_SOURCES:
         pre = subprocess.run(
             [
                 "g++",
@@ -202,7 +206,7 @@ class _Kernel:
 
 def _fake_cupy():
     mod = types.ModuleType("cupy")
-    for n in ("int16", "int64", "uint64", "bool_", "float32", "float64"):
+    for n in ("int8", "int16", "int64", "uint64", "bool_", "float32", "float64"):
         setattr(mod, n, getattr(np, n))
     mod.asarray = lambda a, dtype=None: np.array(a, dtype=dtype)
     mod.ascontiguousarray = lambda a, dtype=None: np.ascontiguousarray(a, dtype=dtype)
@@ -240,6 +244,7 @@ def test_emulated_kernels_match_twins(emulated, shape, dtype):
         f"pair_forces_{suffix}",
         f"deposit_runs_{suffix}",
         f"contact_search_{suffix}",
+        f"move_cells_{suffix}",
     }
 
 
@@ -257,6 +262,47 @@ def test_contract_catches_a_wrong_kernel(emulated, monkeypatch):
     assert not rows[0]["ok"]
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_emulated_pair_forces_equal_the_twin_to_the_bit(emulated, shape):
+    """In float64 the kernel (threads in sorted order, far candidates cut on d² before the
+    root) sums the same terms in the same order as the twin: not one bit differs."""
+    rows = checks_agents.check_pair_forces(emulated, (1,) + shape, np.dtype("float64"), _rng(shape))
+    assert rows[0]["max_abs"] == 0.0, rows
+
+
+def test_move_contract_catches_a_wrong_draw(emulated, monkeypatch):
+    """A twin drawing from another stream (or step) no longer agrees with the kernel."""
+    from spatialtumor.backends import reference_motility
+
+    real = reference_motility.move_cells
+
+    def next_step(*args):
+        real(*args[:-1], args[-1] + 1)
+
+    monkeypatch.setattr(reference_motility, "move_cells", next_step)
+    rows = checks_agents.check_move_cells(emulated, (2, 3, 5, 7), np.dtype("float64"), _rng(0))
+    assert not any(r["ok"] for r in rows if "switches" in r["case"])
+    assert not all(r["ok"] for r in rows)
+
+
+def test_move_is_compiled_without_fused_multiply_adds(emulated):
+    from spatialtumor.backends.kernel_source import MODULE_OPTIONS
+
+    seen = []
+    run = emulated.kernels._agent_function
+
+    def record(filename, name, options=()):
+        seen.append((filename, tuple(options)))
+        return run(filename, name, options)
+
+    emulated.kernels._agent_function = record
+    _assert_rows(
+        checks_agents.check_move_cells(emulated, (1, 2, 3, 4), np.dtype("float32"), _rng())
+    )
+    assert set(seen) == {("motility.cu", MODULE_OPTIONS["motility.cu"])}
+    assert "--fmad=false" in MODULE_OPTIONS["motility.cu"]
+
+
 def test_register_adds_the_checks_once(monkeypatch):
     from spatialtumor import checks
 
@@ -264,7 +310,12 @@ def test_register_adds_the_checks_once(monkeypatch):
     checks_agents.register()
     checks_agents.register()
     names = [c.__name__ for c in checks.CHECKS]
-    for name in ("check_pair_forces", "check_deposit_sorted", "check_contact_search"):
+    for name in (
+        "check_pair_forces",
+        "check_deposit_sorted",
+        "check_contact_search",
+        "check_move_cells",
+    ):
         assert names.count(name) == 1
 
 
@@ -273,7 +324,7 @@ def test_nvcc_compiles_the_cell_kernels():
     if nvcc is None:
         pytest.skip("nvcc not found")
     for arch in ("sm_80", "sm_90"):
-        for f in ("mechanics.cu", "exchange.cu", "contacts.cu"):
+        for f in CELL_SOURCES:
             cmd = [nvcc, "-std=c++17", "-ptx", f"-I{KERNELS_DIR}", f"-arch={arch}"]
             res = subprocess.run(
                 cmd + [str(KERNELS_DIR / f), "-o", "/dev/null"], capture_output=True, text=True
@@ -303,21 +354,25 @@ def test_wrappers_reject_every_wrong_shape_before_launching(emulated, kernel):
     rec = _Recorder(emulated.kernels)
     be = Backend("cupy", emulated.xp, rec, emulated.dtype, "emulated", "test")
     _assert_rows(CHECKS[kernel](be, (2, 3, 5, 7), np.dtype("float64"), _rng(kernel)))
-    ((name, args),) = rec.calls
+    name, args = rec.calls[0]
+    assert {n for n, _ in rec.calls} == {name}
     launched = len(emulated.kernels.launches)
     cut = 0
     for i, a in enumerate(args):
         if not isinstance(a, np.ndarray) or a.ndim == 0 or a.shape[0] < 2:
             continue
+        if name == "move_cells" and a.ndim == 4:
+            continue  # the fields: kind_field's values index them, unchecked like kinds
         bad = list(args)
         bad[i] = np.ascontiguousarray(a[:-1])
         with pytest.raises(ValueError):
             getattr(emulated.kernels, name)(*bad)
         cut += 1
-    assert cut >= {"pair_forces": 10, "deposit_sorted": 10, "contact_search": 12}[name]
+    want = {"pair_forces": 10, "deposit_sorted": 10, "contact_search": 12, "move_cells": 12}
+    assert cut >= want[name]
     assert len(emulated.kernels.launches) == launched
     # dims that disagree with the bin arrays
-    if name != "deposit_sorted":
+    if name in ("pair_forces", "contact_search"):
         k = next(i for i, a in enumerate(args) if isinstance(a, tuple))
         bad = list(args)
         bad[k] = (args[k][0] + 1,) + tuple(args[k][1:])

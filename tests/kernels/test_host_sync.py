@@ -248,6 +248,37 @@ def _report():
     return "\n".join(f"  {what:40s} at {where}" for what, where in SYNCS.events)
 
 
+def test_no_host_sync_inside_the_motility_step(standin):
+    """The fused move (directions, chemotaxis, integration, walls) alone: zero syncs, one
+    launch per mechanics step besides the pair forces."""
+    be = standin
+    _grid, _fields, pop, mech, _sources, _transport = _scene(be)
+    mech.step(0)  # set-up: columns, sort, caches
+    before = len(be.kernels.launches)
+    SYNCS.counting = True
+    for step in range(1, 4):
+        mech.move(step)
+        pop.mark_changed()
+    SYNCS.counting = False
+    assert not SYNCS.events, f"{len(SYNCS.events)} host syncs:\n{_report()}"
+    assert be.kernels.launches[before:].count("move_cells_f32") == 3
+    assert np.isfinite(be.asnumpy(pop["position"])).all()
+
+
+def test_standin_mechanics_matches_numpy_backend(standin):
+    """The CuPy path (pair forces, fused move) on the stand-in equals the NumPy path."""
+    from spatialtumor.backends import get_backend
+
+    out = []
+    for be in (get_backend("numpy", "float32"), standin):
+        _grid, _fields, pop, mech, _sources, _transport = _scene(be)
+        for step in range(4):
+            mech.step(step)
+        out.append([be.asnumpy(pop[c]) for c in ("position", "motility_direction")])
+    for a, b in zip(*out, strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-4)
+
+
 def test_standin_counts_what_would_wait_for_the_device(standin):
     xp = standin.xp
     a = xp.arange(6.0)
@@ -281,5 +312,5 @@ def test_no_host_sync_inside_diffusion_and_mechanics_steps(standin):
         mech.step(step)  # moves the cells: the next deposit re-sorts them
     SYNCS.counting = False
     assert not SYNCS.events, f"{len(SYNCS.events)} host syncs:\n{_report()}"
-    assert {"pair_forces_f32", "deposit_runs_f32"} <= set(be.kernels.launches)
+    assert {"pair_forces_f32", "deposit_runs_f32", "move_cells_f32"} <= set(be.kernels.launches)
     assert np.isfinite(be.asnumpy(fields.values)).all()

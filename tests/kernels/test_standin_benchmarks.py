@@ -127,6 +127,21 @@ def test_cancer_immune_benchmark_cupy_path(device, tmp_path):
     assert record["seconds_per_minute"] > 0 and record["cells_end"] > 0
 
 
+def test_fused_benchmark_cupy_path(device, tmp_path):
+    """The fused-move and graph rows run; the stand-in has no streams, so the graph falls
+    back to plain launches and says so; both comparisons agree."""
+    import bench_fused
+
+    out = tmp_path / "f.json"
+    argv = ["--backend", "cupy", "--precision", "float32", "--cells", "300", "--sizes", "8"]
+    assert bench_fused.main(argv + ["--repeats", "1", "--json", str(out)]) == 0
+    record = json.loads(out.read_text())
+    (move,) = record["move"]
+    assert move["max_position_difference_um"] < 1e-3 and move["fused_ms"] > 0
+    (graph,) = record["graph"]
+    assert graph["graph_status"].startswith("fell back") and graph["max_field_difference"] == 0
+
+
 def test_gpu_check_device_and_contract_steps(device, tmp_path, capsys, monkeypatch):
     import functools
 
@@ -142,5 +157,5 @@ def test_gpu_check_device_and_contract_steps(device, tmp_path, capsys, monkeypat
     assert gpu_check_steps.main(["contract", str(tmp_path)]) == 0
     rows = json.loads((tmp_path / "contract.json").read_text())["rows"]
     kernels = {r["kernel"] for r in rows}
-    assert {"lod_sweep", "explicit_step", "pair_forces", "contact_search"} <= kernels
+    assert {"lod_sweep", "explicit_step", "pair_forces", "contact_search", "move_cells"} <= kernels
     assert all(r["ok"] for r in rows)
