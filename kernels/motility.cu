@@ -11,7 +11,8 @@
 //   v       = v_forces + speed_c * alive * direction                   [um/min]
 //   dx      = v dt alive, scaled down to |dx| <= max_displacement * r_i  [um]
 //   x      += dx, then reflected at (or clamped to) the box [lower, upper]
-// Draws are the counter-based hashes of random.cuh: bit-identical to spatialtumor.random.
+// Draws are the counter-based hashes of random.cuh: the uniforms are bit-identical to
+// spatialtumor.random; directions made from them go through sin/cos and agree to rounding.
 // Precision follows the twin: T for positions and directions, double for the uniforms,
 // the unit vector before its rounding to T, and the division of the gradient by its span.
 // No standard headers (NVRTC has none): 64-bit integers are long long, kinds short,

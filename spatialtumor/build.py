@@ -142,11 +142,18 @@ def attach_writers(sim: Simulation, scenario: Scenario, run_dir: Path, resume: b
 
 
 def check_device_memory(scenario: Scenario, backend: Backend, ranks: int = 1) -> None:
-    """Refuse a run whose share (of ``ranks`` equal slabs) does not fit the device."""
+    """Refuse a run whose share (the thickest of ``ranks`` slabs) does not fit the device.
+
+    Over several ranks a rank also holds the transposed lines of the LOD sweep and the
+    padded blocks of the explicit stencil: about three more field arrays of its slab."""
     if backend.name != "cupy":
         return
     free, _total = backend.xp.cuda.runtime.memGetInfo()
-    need = estimate_bytes(scenario.spec, backend.dtype.itemsize) / ranks
+    need = estimate_bytes(scenario.spec, backend.dtype.itemsize)
+    if ranks > 1:
+        g = scenario.spec.grid
+        n = max(g.nx, g.ny, g.nz)  # the axis cut by default
+        need *= -(-n // ranks) / n * (4 + 3) / 4
     if need > free:
         raise ScenarioError(
             scenario.source,

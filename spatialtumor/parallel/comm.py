@@ -10,6 +10,7 @@ from typing import Any
 #: environment variables that MPI launchers (Open MPI; MPICH, Intel MPI and Slurm through
 #: PMI) set in every process they start, holding the number of processes
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+#: Slurm's srun under PMIx sets neither: a PMIx rank and the step's task count say it
 
 
 class MPIError(RuntimeError):
@@ -19,7 +20,8 @@ class MPIError(RuntimeError):
 def launched_by_mpirun(environ: Mapping[str, str] | None = None) -> int:
     """Number of processes the MPI launcher started (0 when not started by a launcher)."""
     env = os.environ if environ is None else environ
-    for name in SIZE_VARIABLES:
+    names = SIZE_VARIABLES + (("SLURM_STEP_NUM_TASKS",) if "PMIX_RANK" in env else ())
+    for name in names:
         value = env.get(name, "")
         if value.isdigit():
             return int(value)
@@ -53,7 +55,8 @@ def world(environ: Mapping[str, str] | None = None) -> World:
     """The run's ranks: MPI's world under a launcher, a lone process otherwise.
 
     Raises :class:`MPIError` when a launcher started several processes but mpi4py cannot
-    be imported (each would otherwise run the whole problem alone).
+    be imported, or MPI sees another number of processes than the launcher started (each
+    would otherwise run the whole problem alone).
     """
     n = launched_by_mpirun(environ)
     if n == 0:
@@ -68,6 +71,12 @@ def world(environ: Mapping[str, str] | None = None) -> World:
             "install it against the site MPI with `pip install mpi4py`"
         ) from None
     comm = MPI.COMM_WORLD
+    if comm.Get_size() != n:
+        raise MPIError(
+            f"the launcher started {n} processes but MPI sees {comm.Get_size()}: mpi4py is "
+            "built against another MPI than the launcher's (rebuild it against the site MPI: "
+            "`pip install --no-binary mpi4py mpi4py`)"
+        )
     node = comm.Split_type(MPI.COMM_TYPE_SHARED, key=comm.Get_rank())
     w = World(comm, comm.Get_rank(), comm.Get_size(), node.Get_rank(), node.Get_size())
     node.Free()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .wire import to_wire
+from .wire import recv_large, send_large, to_wire
 
 
 def field_slice(slabs, rank: int) -> tuple[slice, ...]:
@@ -32,7 +32,7 @@ class Gather:
         comm, me = self.world.comm, self.world.rank
         local = to_wire(self.backend, values)
         if me != 0:
-            comm.Send(local, dest=0, tag=17)
+            send_large(comm, local, dest=0, tag=17)
             return None
         if self._whole is None:
             shape = (self.n_species,) + tuple(self.slabs.shape)
@@ -42,6 +42,6 @@ class Gather:
         for r in range(1, self.world.size):
             part = whole[field_slice(self.slabs, r)]
             buf = np.empty(part.shape, dtype=whole.dtype)
-            comm.Recv(buf, source=r, tag=17)
+            recv_large(comm, buf, source=r, tag=17)
             part[...] = buf
         return whole

@@ -1,11 +1,11 @@
 """Transposes between the slab layout and the line layout of the LOD sweep along the split
-axis (``Alltoallv``)."""
+axis (an ``Alltoallv`` in messages of bounded size)."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from .wire import from_wire, to_wire
+from .wire import exchange, from_wire, to_wire
 
 
 class Transpose:
@@ -87,7 +87,7 @@ class Transpose:
         r = (self.recv_counts, self.recv_displs)
         if not forward:
             s, r = r, s
-        self.comm.Alltoallv([send, s], [recv, r])
+        exchange(self.comm, send, *s, recv, *r)
 
 
 def _cut(axis: int, lo: int, hi: int) -> tuple[slice, ...]:

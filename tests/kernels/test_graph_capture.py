@@ -128,7 +128,7 @@ def test_captured_steps_take_the_graph_and_equal_plain_launches(capturing):
     np.testing.assert_array_equal(got, want)
 
 
-def test_capture_runs_nothing_and_a_replay_reads_current_values(capturing):
+def test_the_step_runs_only_while_capturing_and_changes_nothing(capturing):
     be, cap = capturing
     grid, fields, *_ = host._scene(be)
     transport = st.Transport(fields, dt=0.01, graph=True)

@@ -1,5 +1,8 @@
 """Under mpirun: step a fields-only transport through the package API, save the whole
-fields from rank 0 (``python _driver.py OUT.npy numpy|staged SPLIT STEPS``).
+fields from rank 0 (``python _driver.py OUT.npy numpy|staged SPLIT STEPS [MAX_MESSAGE]``).
+
+``MAX_MESSAGE`` (elements) cuts every message into small pieces, as a domain of over 2³¹
+elements per message would be cut.
 
 ``staged`` is the NumPy backend dressed as a device backend (``name = "cupy"``), so the
 host staging of ghost planes, transposes and the gather runs as it would on a GPU.
@@ -77,6 +80,10 @@ def run(backend, split: str, steps: int):
 
 if __name__ == "__main__":
     out, kind, split, steps = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    if len(sys.argv) > 5:
+        from spatialtumor.parallel import wire
+
+        wire.MAX_MESSAGE = int(sys.argv[5])
     be = staged_backend() if kind == "staged" else get_backend("numpy", "float64")
     result = run(be, split, steps)
     if result is not None:

@@ -14,7 +14,10 @@ import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-MPIRUN = shutil.which("mpirun")
+#: the mpirun of the Open MPI that mpi4py was installed with (beside this interpreter), else
+#: the first on PATH
+_BESIDE = Path(sys.executable).parent / "mpirun"
+MPIRUN = str(_BESIDE) if _BESIDE.exists() else shutil.which("mpirun")
 HAVE_MPI = MPIRUN is not None and importlib.util.find_spec("mpi4py") is not None
 
 needs_mpi = pytest.mark.skipif(not HAVE_MPI, reason="mpi4py and mpirun are needed")
@@ -31,8 +34,10 @@ SMALL = [
 
 
 def environment(**more: str) -> dict[str, str]:
-    """This checkout first on the path; no launcher variables unless given."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OMPI_", "PMI", "PMIX"))}
+    """This checkout first on the path; no variables a launcher sets in its processes
+    unless given (Open MPI's ``OMPI_MCA_*`` settings are kept)."""
+    launcher = ("OMPI_COMM_WORLD_", "OMPI_UNIVERSE_SIZE", "PMI_", "PMIX_", "SLURM_STEP_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(launcher)}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.update(more)
     return env

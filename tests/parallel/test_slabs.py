@@ -59,6 +59,8 @@ def test_launcher_detection():
     assert launched_by_mpirun({}) == 0
     assert launched_by_mpirun({"OMPI_COMM_WORLD_SIZE": "4"}) == 4
     assert launched_by_mpirun({"PMI_SIZE": "2"}) == 2
+    assert launched_by_mpirun({"PMIX_RANK": "0", "SLURM_STEP_NUM_TASKS": "8"}) == 8  # srun, PMIx
+    assert launched_by_mpirun({"SLURM_STEP_NUM_TASKS": "8"}) == 0  # a batch script, no step
 
 
 def test_world_without_mpi4py(monkeypatch):
