@@ -216,10 +216,23 @@ class CellLayer:
             self.counters[name] = self.population.xp.zeros((), dtype=np.float64)
             self.counter_info[name] = (panel, units)
 
-    def count(self, name: str, amount) -> None:
-        """Add ``amount`` (a device scalar or array summed) to counter ``name``."""
-        xp = self.population.xp
-        self.counters[name] = self.counters[name] + xp.sum(xp.asarray(amount, dtype=np.float64))
+    def id_order(self):
+        """Rows in id order, or None when they already are (see ``Neighbours.id_order``)."""
+        return self.neighbours.id_order()
+
+    def count(self, name: str, amount, rows=None) -> None:
+        """Add ``amount`` (a device scalar or array summed) to counter ``name``.
+
+        ``rows`` (int64): the rows whose values the array holds; given, the sum runs in
+        cell-id order, so its rounding does not depend on row order (needed for values that
+        are not whole numbers).
+        """
+        pop = self.population
+        xp = pop.xp
+        amount = xp.asarray(amount, dtype=np.float64)
+        if rows is not None:
+            amount = amount[xp.argsort(pop["id"][rows], kind="stable")]
+        self.counters[name] = self.counters[name] + xp.sum(amount)
 
     # clock steps -----------------------------------------------------------------------
     def _run(self, sim, clock: str, dt: float) -> StepContext:
@@ -285,6 +298,8 @@ class CellLayer:
             return
         xp = pop.xp
         mothers = xp.nonzero(events.dividing & pop["alive"])[0]
+        if not pop.ids_sorted:  # daughters take their ids in the order of their mothers' ids
+            mothers = mothers[xp.argsort(pop["id"][mothers], kind="stable")]
         daughters = self._daughters(mothers, ctx) if int(mothers.shape[0]) else None
         keep = pop["alive"] & ~events.removing
         positions, kinds = events.spawns()
@@ -418,8 +433,11 @@ class CellLayer:
                 self.counters[n] = xp.asarray(float(v), dtype=np.float64)
 
 
-def mean_of(xp, values, mask) -> Any:
-    """Mean of ``values`` where ``mask`` (NaN where empty), on the device."""
+def mean_of(xp, values, mask, order=None) -> Any:
+    """Mean of ``values`` where ``mask`` (NaN where empty), on the device; summed over the
+    rows in ``order`` (e.g. :meth:`CellLayer.id_order`) when given."""
+    if order is not None:
+        values, mask = values[order], mask[order]
     m = mask.astype(np.float64)
     total = xp.sum(m)
     return xp.where(
