@@ -24,13 +24,19 @@ class BinGrid:
     ----------
     lower, upper : (x, y, z) corners of the box [µm]
     dims : (nx, ny, nz) number of bins per axis
+    first, held : (i, j, k) of the first bin held and bins held per axis, when the grid
+        holds only a block of the box's bins (:meth:`part`; a rank's slab); a position's bin
+        is computed over the whole box and then taken into the block (clipped to it)
 
-    Flat bin index ``(k ny + j) nx + i`` (x fastest, like field voxels).
+    Flat bin index ``(k ny + j) nx + i`` (x fastest, like field voxels) over the bins held
+    (``shape``).
     """
 
     lower: tuple[float, float, float]
     upper: tuple[float, float, float]
     dims: tuple[int, int, int]
+    first: tuple[int, int, int] = (0, 0, 0)
+    held: tuple[int, int, int] | None = None
 
     @classmethod
     def covering(cls, lower, upper, min_size: float) -> BinGrid:
@@ -46,14 +52,30 @@ class BinGrid:
 
     @classmethod
     def of_grid(cls, grid) -> BinGrid:
-        """Bins equal to the voxels of a field :class:`~spatialtumor.grid.Grid`."""
-        lo = tuple(float(v) for v in grid.origin)
-        hi = tuple(float(v) for v in grid.upper)
-        return cls(lo, hi, (grid.nx, grid.ny, grid.nz))
+        """Bins equal to the voxels of a field :class:`~spatialtumor.grid.Grid` (of a sub-box:
+        its block of the whole grid's voxel bins)."""
+        lo = tuple(float(v) for v in grid.global_origin)
+        hi = tuple(float(v) for v in grid.global_upper)
+        whole = cls(lo, hi, tuple(int(n) for n in grid.global_counts_xyz))
+        if tuple(grid.shape) == tuple(grid.global_shape):
+            return whole
+        return whole.part(grid.offset[::-1], (grid.nx, grid.ny, grid.nz))
+
+    def part(self, first, held) -> BinGrid:
+        """The block of ``held`` (nx, ny, nz) bins from bin ``first`` (i, j, k) of this box."""
+        return BinGrid(
+            self.lower, self.upper, self.dims, tuple(map(int, first)), tuple(map(int, held))
+        )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Bins held per axis (x, y, z)."""
+        return self.dims if self.held is None else self.held
 
     @property
     def n_bins(self) -> int:
-        return self.dims[0] * self.dims[1] * self.dims[2]
+        s = self.shape
+        return s[0] * s[1] * s[2]
 
     @property
     def size(self) -> np.ndarray:
@@ -68,7 +90,11 @@ class BinGrid:
         i = xp.clip(ijk[:, 0], 0, self.dims[0] - 1)
         j = xp.clip(ijk[:, 1], 0, self.dims[1] - 1)
         k = xp.clip(ijk[:, 2], 0, self.dims[2] - 1)
-        b = (k * self.dims[1] + j) * self.dims[0] + i
+        if self.held is not None:
+            f, h = self.first, self.held
+            i, j, k = (xp.clip(v - f[a], 0, h[a] - 1) for a, v in enumerate((i, j, k)))
+        s = self.shape
+        b = (k * s[1] + j) * s[0] + i
         if alive is not None:
             b = xp.where(alive, b, self.n_bins)
         return b

@@ -117,7 +117,8 @@ def attach_cells(sim, scenario: Scenario) -> None:
         compartments=sim.compartments,
     )
     xp = pop.xp
-    for rows in place_initial(pop, cells, sim.grid, scenario.source, sim.info.seed):
+    whole = getattr(sim, "whole_grid", sim.grid)
+    for rows in place_initial(pop, cells, whole, scenario.source, sim.info.seed):
         rows = xp.arange(rows.start, rows.stop, dtype=np.int64)
         kind = pop["kind"][rows]
         for k in kinds:
@@ -133,8 +134,8 @@ def attach_cells(sim, scenario: Scenario) -> None:
     bin_size = max(interaction_distance(pop.kinds, growth=stretch), stretch * layer.contact_reach())
     layer.mechanics = Mechanics(
         pop,
-        sim.grid.origin,
-        sim.grid.upper,
+        sim.grid.global_origin,
+        sim.grid.global_upper,
         sim.clock.dt_mechanics,
         seed=sim.info.seed,
         max_displacement=cells.max_displacement,
@@ -147,5 +148,8 @@ def attach_cells(sim, scenario: Scenario) -> None:
     attach_cell_therapies(sim, layer, spec.therapy)
     sim.population = pop
     sim.cells = layer
-    sim.processes.extend(layer.processes)
+    processes = layer.processes
+    if hasattr(sim, "split_cells"):  # a rank's slab: keep its cells, trade with the others
+        processes = sim.split_cells(layer)
+    sim.processes.extend(processes)
     sim.stateful["cells"] = layer

@@ -401,6 +401,8 @@ def resume_simulation(
         split=split,
     )
     restore(sim, data)
+    if hasattr(sim, "restored"):
+        sim.restored()
     return sim, scn, run_dir
 
 

@@ -184,6 +184,9 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
         if world.root:
             _warn(scn)  # after every check: an error is the only line a bad input prints
     be = sim.backend
+    cells = None if sim.population is None else sim.population.n
+    if world.size > 1 and cells is not None:
+        cells = world.comm.allreduce(cells)  # each rank holds the cells of its slab
     if not quiet:
         click.echo(f"spatialtumor {__version__}: scenario {scn.source}")
         click.echo(f"backend: {be.describe()} ({be.reason})")
@@ -192,7 +195,7 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
             f"grid: {g.nx}×{g.ny}×{g.nz} voxels of "
             f"{'×'.join(f'{s:g}' for s in g.spacing)} µm, "
             f"fields: {', '.join(sim.fields.names)}"
-            + (f", cells: {sim.population.n}" if sim.population is not None else "")
+            + (f", cells: {cells}" if cells is not None else "")
         )
         click.echo(f"run folder: {run_path}; stop at {sim.stop:g} min, seed {sim.info.seed}")
         if world.size > 1:
@@ -212,6 +215,8 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
     finally:
         if reporter is not None:
             reporter.finish()
+    if world.size > 1 and sim.population is not None:
+        sim = sim.whole()  # the cells of every rank, on rank 0 (collective)
     if world.root:
         _summary(sim, start_step, run_path)
 

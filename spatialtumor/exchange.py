@@ -156,11 +156,19 @@ class CellExchange:
 
 # sensing ----------------------------------------------------------------------------------
 def _voxel_ijk(xp, grid, positions):
+    """Voxel (i, j, k) of each position, computed over the whole grid (so a sub-box finds the
+    voxel one process finds) and clipped to the grid's own voxels."""
     dt = positions.dtype
-    rel = (positions - xp.asarray(grid.origin, dtype=dt)) / xp.asarray(grid.spacing, dtype=dt)
+    rel = (positions - xp.asarray(grid.global_origin, dtype=dt)) / xp.asarray(
+        grid.spacing, dtype=dt
+    )
     ijk = xp.floor(rel).astype(xp.int64)
-    n = grid.counts_xyz
-    return [xp.clip(ijk[:, a], 0, int(n[a]) - 1) for a in range(3)]
+    n = grid.global_counts_xyz
+    ijk = [xp.clip(ijk[:, a], 0, int(n[a]) - 1) for a in range(3)]
+    if tuple(grid.shape) == tuple(grid.global_shape):
+        return ijk
+    off, m = grid.offset[::-1], grid.counts_xyz
+    return [xp.clip(ijk[a] - off[a], 0, int(m[a]) - 1) for a in range(3)]
 
 
 def sample_voxel(grid, values, positions):

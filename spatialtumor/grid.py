@@ -119,6 +119,11 @@ class Grid:
         return self.origin + self.extent
 
     @property
+    def global_upper(self) -> np.ndarray:
+        """Upper corner of the whole domain (x, y, z) [µm] (``upper`` of a whole grid)."""
+        return self.global_origin + self.spacing * self.global_counts_xyz
+
+    @property
     def first_centre(self) -> np.ndarray:
         """Centre of voxel (0, 0, 0) (x, y, z) [µm]."""
         return self.origin + 0.5 * self.spacing

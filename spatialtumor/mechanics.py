@@ -291,7 +291,7 @@ class Mechanics:
                 b.order,
                 b.start,
                 b.end,
-                self.bins.dims,
+                self.bins.shape,
                 self.repulsion,
                 self.adhesion,
                 self.adhesion_distance,

@@ -185,7 +185,7 @@ class CarT(CD8):
             [
                 xp.sum((is_target & (s > 0)).astype(np.float64)),
                 xp.sum((is_target & (s <= 0)).astype(np.float64)),
-                mean_of(xp, pop["stimulation"], mine),
+                mean_of(xp, pop["stimulation"], mine, layer.id_order()),
             ]
         )
         pos, neg, sig = (float(v) for v in pop.backend.asnumpy(stats))

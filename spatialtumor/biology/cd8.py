@@ -236,7 +236,7 @@ class CD8(Recruiting, Kind):
             layer.count(f"{self.name}_kills", e.killed)
             # every engaged cell with a valid target spent this step attached (the kill rate
             # per attached cell is kills / engaged time); those leaving do so at its end
-            layer.count(f"{self.name}_engaged_time", dt * e.ok)
+            layer.count(f"{self.name}_engaged_time", dt * e.ok, rows)
             stay = ~e.leave
             pop["contact_time"][rows] = xp.where(stay, pop["contact_time"][rows] + dt, 0.0)
             faster = 1.0 + p.exhaustion_suppression_boost * (1.0 - damp[rows])
@@ -315,8 +315,13 @@ class CD8(Recruiting, Kind):
         xp = pop.xp
         mine = pop["alive"] & (pop["kind"] == self.index)
         attached = xp.sum((mine & (pop["state"] == ENGAGED)).astype(np.float64))
+        order = layer.id_order()
         stats = xp.stack(
-            [attached, mean_of(xp, pop["exhaustion"], mine), mean_of(xp, pop["pd1_blocked"], mine)]
+            [
+                attached,
+                mean_of(xp, pop["exhaustion"], mine, order),
+                mean_of(xp, pop["pd1_blocked"], mine, order),
+            ]
         )
         a, e, b = (float(v) for v in pop.backend.asnumpy(stats))
         out = [

@@ -135,7 +135,9 @@ class Dendritic(Recruiting, Kind):
         exiting = mine & (pop["state"] == MATURE) & (u[:, 0] < -math.expm1(-p.exit_rate * ctx.dt))
         exiting = events.remove(exiting)
         events.remove(mine & (u[:, 1] < -math.expm1(-ctx.dt / p.lifespan)))
-        load = float(xp.sum(xp.where(exiting, pop["antigen_load"], 0.0)))
+        order = ctx.layer.id_order()
+        delivered = xp.where(exiting, pop["antigen_load"], 0.0)
+        load = float(xp.sum(delivered if order is None else delivered[order]))
         ctx.layer.count(f"{self.name}_exited", exiting)
         ctx.layer.count(f"{self.name}_antigen_delivered", load)
         if p.lymph_node is not None and load > 0:
@@ -145,5 +147,5 @@ class Dendritic(Recruiting, Kind):
         pop = layer.population
         xp = pop.xp
         mine = pop["alive"] & (pop["kind"] == self.index)
-        v = float(pop.backend.asnumpy(mean_of(xp, pop["antigen_load"], mine)))
+        v = float(pop.backend.asnumpy(mean_of(xp, pop["antigen_load"], mine, layer.id_order())))
         return [Observable(f"{self.name}_load_mean", v, f"{self.name}: mean antigen load", "")]

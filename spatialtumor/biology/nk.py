@@ -133,7 +133,7 @@ class NK(Recruiting, Kind):
         rows = e.rows
         if int(rows.shape[0]):
             layer.count(f"{self.name}_kills", e.killed)
-            layer.count(f"{self.name}_engaged_time", ctx.dt * e.ok)
+            layer.count(f"{self.name}_engaged_time", ctx.dt * e.ok, rows)
             pop["kills"][rows] = pop["kills"][rows] + e.killed
 
     def die(self, ctx, events) -> None:

@@ -107,6 +107,8 @@ class Treg(Recruiting, Kind):
             return []
         pop = layer.population
         mine = pop["alive"] & (pop["kind"] == self.index)
-        bound = float(pop.backend.asnumpy(mean_of(pop.xp, pop["ctla4_bound"], mine)))
+        bound = float(
+            pop.backend.asnumpy(mean_of(pop.xp, pop["ctla4_bound"], mine, layer.id_order()))
+        )
         panel = f"{self.name}: CTLA-4 bound by the drug"
         return [Observable(f"{self.name}_ctla4_occupancy", bound, panel, "1")]

@@ -265,7 +265,9 @@ class Tumour(Kind):
         pop = layer.population
         xp = pop.xp
         live = pop["alive"] & (pop["kind"] == self.index) & (pop["state"] == 0)
-        stats = xp.stack([mean_of(xp, pop[c], live) for c in ("antigen", "mhc", "pdl1")])
+        stats = xp.stack(
+            [mean_of(xp, pop[c], live, layer.id_order()) for c in ("antigen", "mhc", "pdl1")]
+        )
         a, m, l_ = (float(v) for v in pop.backend.asnumpy(stats))
         panel = f"{self.name}: mean of live cells"
         return [

@@ -94,7 +94,7 @@ def find_partners(
         b.order,
         b.start,
         b.end,
-        bins.dims,
+        bins.shape,
         query,
         xp.asarray(weight, dtype=np.float64),
         float(reach_full),

@@ -178,6 +178,9 @@ class CellLayer:
         self.processes = (_ClockProcess(self, "mechanics"), _ClockProcess(self, "phenotype"))
         #: diffusion step of the clock step being run (0 while the initial cells are placed)
         self.step = 0
+        #: ``f(mother ids) -> daughter ids`` where the ids are not the population's own
+        #: counter (cells split over ranks; called at every phenotype step); None in one process
+        self.daughter_ids = None
 
     def _order(self, rules: Sequence[Rule], owner: int) -> None:
         for ri, rule in enumerate(rules):
@@ -216,10 +219,23 @@ class CellLayer:
             self.counters[name] = self.population.xp.zeros((), dtype=np.float64)
             self.counter_info[name] = (panel, units)
 
-    def count(self, name: str, amount) -> None:
-        """Add ``amount`` (a device scalar or array summed) to counter ``name``."""
-        xp = self.population.xp
-        self.counters[name] = self.counters[name] + xp.sum(xp.asarray(amount, dtype=np.float64))
+    def id_order(self):
+        """Rows in id order, or None when they already are (see ``Neighbours.id_order``)."""
+        return self.neighbours.id_order()
+
+    def count(self, name: str, amount, rows=None) -> None:
+        """Add ``amount`` (a device scalar or array summed) to counter ``name``.
+
+        ``rows`` (int64): the rows whose values the array holds; given, the sum runs in
+        cell-id order, so its rounding does not depend on row order (needed for values that
+        are not whole numbers).
+        """
+        pop = self.population
+        xp = pop.xp
+        amount = xp.asarray(amount, dtype=np.float64)
+        if rows is not None:
+            amount = amount[xp.argsort(pop["id"][rows], kind="stable")]
+        self.counters[name] = self.counters[name] + xp.sum(amount)
 
     # clock steps -----------------------------------------------------------------------
     def _run(self, sim, clock: str, dt: float) -> StepContext:
@@ -280,12 +296,17 @@ class CellLayer:
         """Divisions, removals and new cells: one compaction, then appends."""
         events = self.events
         pop = self.population
-        if not events.structural:
+        if not events.structural and self.daughter_ids is None:
             events.reset()
             return
         xp = pop.xp
         mothers = xp.nonzero(events.dividing & pop["alive"])[0]
+        if not pop.ids_sorted:  # daughters take their ids in the order of their mothers' ids
+            mothers = mothers[xp.argsort(pop["id"][mothers], kind="stable")]
+        ids = None if self.daughter_ids is None else self.daughter_ids(pop["id"][mothers])
         daughters = self._daughters(mothers, ctx) if int(mothers.shape[0]) else None
+        if daughters is not None and ids is not None:
+            daughters["id"] = ids
         keep = pop["alive"] & ~events.removing
         positions, kinds = events.spawns()
         positions, kinds = positions.copy(), kinds.copy()
@@ -313,8 +334,8 @@ class CellLayer:
         direction = rnd.unit_vectors(xp, self.seed, step, ids, "division")
         half = 0.5 * pop["radius"][mothers].astype(xp.float64)[:, None] * direction
         centre = pop["position"][mothers].astype(xp.float64)
-        lo = xp.asarray(self.fields.grid.origin) + 1e-6
-        hi = xp.asarray(self.fields.grid.upper) - 1e-6
+        lo = xp.asarray(self.fields.grid.global_origin) + 1e-6
+        hi = xp.asarray(self.fields.grid.global_upper) - 1e-6
         pop["position"][mothers] = xp.clip(centre - half, lo, hi)
         daughters = {
             name: pop[name][mothers].copy() for name in pop.specs if name not in ("id", "alive")
@@ -418,8 +439,11 @@ class CellLayer:
                 self.counters[n] = xp.asarray(float(v), dtype=np.float64)
 
 
-def mean_of(xp, values, mask) -> Any:
-    """Mean of ``values`` where ``mask`` (NaN where empty), on the device."""
+def mean_of(xp, values, mask, order=None) -> Any:
+    """Mean of ``values`` where ``mask`` (NaN where empty), on the device; summed over the
+    rows in ``order`` (e.g. :meth:`CellLayer.id_order`) when given."""
+    if order is not None:
+        values, mask = values[order], mask[order]
     m = mask.astype(np.float64)
     total = xp.sum(m)
     return xp.where(

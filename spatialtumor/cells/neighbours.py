@@ -49,6 +49,19 @@ class Neighbours:
         cached = self._sorts.get(grid)
         return cached is None or cached[0] != self._key()
 
+    def id_order(self):
+        """Rows ``[:size]`` in id order (int64), or None when they already are
+        (``ids_sorted``): reductions over cells sum in this order, so their rounding does not
+        depend on row order. Kept until the membership changes."""
+        pop = self.population
+        if pop.ids_sorted:
+            return None
+        key = (pop.membership_version, pop.size)
+        if self._lookup is None or self._lookup_key != key:
+            self._lookup = pop.xp.argsort(pop["id"], kind="stable")
+            self._lookup_key = key
+        return self._lookup
+
     def rows_of(self, ids):
         """Row of each id in ``ids`` (int64 array), -1 where the id is not an in-use live row.
 
@@ -62,16 +75,8 @@ class Neighbours:
         col = pop["id"]
         if pop.size == 0:
             return xp.full(ids.shape, -1, dtype=xp.int64)
-        if pop.ids_sorted:
-            order = None
-            sorted_ids = col
-        else:
-            key = (pop.membership_version, pop.size)
-            if self._lookup is None or self._lookup_key != key:
-                self._lookup = xp.argsort(col, kind="stable")
-                self._lookup_key = key
-            order = self._lookup
-            sorted_ids = col[order]
+        order = self.id_order()
+        sorted_ids = col if order is None else col[order]
         pos = xp.searchsorted(sorted_ids, ids)
         pos = xp.minimum(pos, pop.size - 1)
         rows = pos if order is None else order[pos]

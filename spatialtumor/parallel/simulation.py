@@ -30,15 +30,17 @@ class WholeDomain:
     """What writers read on rank 0: the simulation, with the whole grid and the fields
     gathered whole on the host; everything else is the simulation's own."""
 
-    def __init__(self, sim: DistributedSimulation, values: np.ndarray):
-        be = sim.backend
+    def __init__(self, sim: DistributedSimulation, values: np.ndarray, cells=None):
         self._sim = sim
-        self.backend = HostBackend(be.name, np, reference, be.dtype, be.device, be.reason)
+        self.backend = sim.host
         self.grid = copy.copy(sim.whole_grid)
         self.grid.backend = self.backend
         self.fields = copy.copy(sim.fields)
         self.fields.grid = self.grid
         self.fields.values = values
+        if cells is not None:  # the gathered population and the layer over it
+            self.population, self.cells = cells
+            self.stateful = {**sim.stateful, "cells": self.cells}
 
     def __getattr__(self, name):
         return getattr(self._sim, name)
@@ -62,6 +64,35 @@ class DistributedSimulation(Simulation):
         self.world, self.slabs, self.whole_grid = world, slabs, whole_grid
         self.transport = DistributedTransport(fields, self.clock.dt_diffusion, world, slabs)
         self._gather = Gather(world, slabs, grid.backend, len(fields))
+        be = grid.backend
+        self.host = HostBackend(be.name, np, reference, be.dtype, be.device, be.reason)
+        #: this rank's cells and their traffic (:class:`~.cells.SlabCells`), runs with cells
+        self.slab_cells = None
+
+    def split_cells(self, layer):
+        """Keep this rank's cells of ``layer`` and make its steps trade cells with the other
+        ranks (:mod:`.cells`); returns the layer's processes to run."""
+        from .cells import SlabCells, SlabMechanics, SlabPhenotype
+
+        mech = layer.mechanics
+        width = float(mech.bins.size[2 - self.slabs.axis])  # one bin ≥ interaction distance
+        cells = SlabCells(layer.population, self.world, self.slabs, self.whole_grid, width)
+        cells.keep_own()
+        mech.bins = cells.bins(mech.bins)
+        layer.mechanics = SlabMechanics(mech, cells)
+        layer.daughter_ids = cells.daughter_ids
+        self.slab_cells = cells
+        return (layer.processes[0], SlabPhenotype(layer, cells))
+
+    def restored(self) -> None:
+        """After a checkpoint (of the whole domain) was loaded: keep this rank's cells, and
+        the counters on rank 0 only (they are summed over the ranks for output)."""
+        if self.slab_cells is None:
+            return
+        self.slab_cells.keep_own()
+        if self.world.rank:
+            xp = self.population.xp
+            self.cells.counters = {n: xp.zeros((), dtype=np.float64) for n in self.cells.counters}
 
     @property
     def field_slice(self) -> tuple[slice, ...]:
@@ -71,7 +102,17 @@ class DistributedSimulation(Simulation):
     def whole(self) -> WholeDomain | None:
         """The whole domain on rank 0, None elsewhere (collective)."""
         values = self._gather(self.fields.values)
-        return None if values is None else WholeDomain(self, values)
+        cells = None
+        if self.slab_cells is not None:
+            from .cells import whole_layer
+
+            pop = self.slab_cells.gather(self.host)
+            comm, be = self.world.comm, self.backend
+            total = {
+                n: comm.reduce(float(be.asnumpy(v)), root=0) for n, v in self.cells.counters.items()
+            }
+            cells = None if pop is None else (pop, whole_layer(self.cells, pop, total))
+        return None if values is None else WholeDomain(self, values, cells)
 
     def _write(self) -> None:
         comm = self.world.comm

@@ -19,10 +19,13 @@ def _last_error(done) -> str:
 
 
 @needs_mpi
-def test_cells_are_refused_over_ranks(tmp_path):
-    done = spatialtumor(["run", "spheroid", "--backend", "numpy", "--out", tmp_path / "r"], 2)
+def test_immune_cells_are_refused_over_ranks(tmp_path):
+    args = ["run", "immune_surveillance", "--backend", "numpy", "--out", tmp_path / "r"]
+    done = spatialtumor(args, 2)
     assert done.returncode == 2
-    assert "cells across MPI ranks are not supported yet" in _last_error(done)
+    line = _last_error(done)
+    assert "cells across MPI ranks are not supported yet for kinds t8 (cd8)" in line
+    assert "dc (dendritic)" in line and "(chemotaxis)" in line
     assert not (tmp_path / "r").exists()
 
 
