@@ -14,7 +14,8 @@ numbered from the shared id counter (:meth:`SlabCells.daughter_ids`, one all-gat
 mothers' ids per phenotype step; every rank advances the counter by the total).
 
 Every column of every kind travels: rows are packed as raw bytes, column after column in
-the population's column order, and re-dealt by one ``Alltoallv``.
+the population's column order, and re-dealt like an ``Alltoallv`` (in messages below 2³¹
+bytes, :func:`~spatialtumor.parallel.wire.exchange`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..agents import Population
 from ..binning import BinGrid
 from ..cells.neighbours import Neighbours
 from .comm import MPIError
-from .wire import to_wire
+from .wire import exchange, recv_large, send_large, to_wire
 
 
 class SlabCells:
@@ -119,8 +120,6 @@ class SlabCells:
     def exchange(self, rows: np.ndarray, dest: np.ndarray) -> dict[str, np.ndarray]:
         """Send rows ``rows`` (host int64) to ranks ``dest``; returns the columns received,
         by source rank and, within one, in the order sent (collective)."""
-        from mpi4py import MPI
-
         comm, size = self.world.comm, self.world.size
         order = np.argsort(dest, kind="stable")
         rows, dest = rows[order], dest[order]
@@ -132,7 +131,7 @@ class SlabCells:
         recv = np.empty((int(got.sum()), width), dtype=np.uint8)
         sd = np.concatenate([[0], np.cumsum(counts)[:-1]]) * width
         rd = np.concatenate([[0], np.cumsum(got)[:-1]]) * width
-        comm.Alltoallv([send, (counts * width, sd), MPI.BYTE], [recv, (got * width, rd), MPI.BYTE])
+        exchange(comm, send.reshape(-1), counts * width, sd, recv.reshape(-1), got * width, rd)
         return self._unpack(recv)
 
     def _append(self, cols: dict[str, np.ndarray]) -> None:
@@ -217,10 +216,13 @@ class SlabCells:
         send = self._packed(np.arange(pop.size, dtype=np.int64))
         counts = comm.gather(int(send.size), root=0)
         if self.world.rank != 0:
-            comm.Gatherv(send, None, root=0)
+            send_large(comm, send, dest=0, tag=29)
             return None
         recv = np.empty(int(sum(counts)), dtype=np.uint8)
-        comm.Gatherv(send, [recv, np.array(counts, dtype=np.int64)], root=0)
+        starts = np.concatenate([[0], np.cumsum(counts)])
+        recv[: counts[0]] = send.reshape(-1)
+        for r in range(1, self.world.size):
+            recv_large(comm, recv[starts[r] : starts[r + 1]], source=r, tag=29)
         cols = self._unpack(recv.reshape(-1, self._row_bytes()))
         order = np.argsort(cols["id"], kind="stable")
         whole = {
