@@ -117,15 +117,18 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
     Exit codes: 0 done, 2 bad input (nothing written), 3 an output file could not be
     written, 4 stopped by the blow-up check (see docs/FORMAT.md).
     """
+    from . import cli_errors
     from .allocator import keep_freed_memory
     from .backends import BackendError
     from .build import build_simulation, make_backend
     from .limits import duration_steps
-    from .parallel import MPIError
+    from .parallel import MPIError, launcher_rank
     from .parallel import world as mpi_world
     from .scenario import ScenarioError
 
     keep_freed_memory()
+    # the checks before the run meet every rank alike: rank 0 alone prints their line
+    cli_errors.SILENT = launcher_rank() != 0
     try:
         world = mpi_world()
         if world.size > 1:
@@ -155,7 +158,7 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
         except (CheckpointError, ScenarioError, BackendError, MPIError) as exc:
             raise BadInput(str(exc)) from None
         except OSError as exc:
-            raise OutputFailed(output_error_line(exc)) from None
+            _abort_others(world, OutputFailed(output_error_line(exc)))
     else:
         scn = _load(scenario, overrides, warn=False)
         if stop is not None:
@@ -179,8 +182,8 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
             )
         except (ScenarioError, MPIError) as exc:
             raise BadInput(str(exc)) from None
-        except OSError as exc:
-            raise OutputFailed(output_error_line(exc)) from None
+        except OSError as exc:  # rank 0's writers: the other ranks would wait for it
+            _abort_others(world, OutputFailed(output_error_line(exc)))
         if world.root:
             _warn(scn)  # after every check: an error is the only line a bad input prints
     be = sim.backend
@@ -208,17 +211,35 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
         # values that overflow are the blow-up check's to report, in one line, not NumPy's
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             sim.run(progress=reporter)
-    except BlowUp as exc:
+            if world.size > 1 and sim.population is not None:
+                sim = sim.whole()  # the cells of every rank, on rank 0 (collective)
+    except BlowUp as exc:  # every rank stops alike (the check is collective)
         raise RunStopped(f"{run_path}: {exc}") from None
-    except OSError as exc:
-        raise OutputFailed(output_error_line(exc)) from None
+    except OSError as exc:  # on rank 0, which writes
+        _abort_others(world, OutputFailed(output_error_line(exc)))
+    except BaseException:  # one rank failing alone would leave the others waiting
+        if world.size > 1:
+            import traceback
+
+            traceback.print_exc()
+            sys.stderr.flush()
+            world.comm.Abort(1)
+        raise
     finally:
         if reporter is not None:
             reporter.finish()
-    if world.size > 1 and sim.population is not None:
-        sim = sim.whole()  # the cells of every rank, on rank 0 (collective)
     if world.root:
         _summary(sim, start_step, run_path)
+
+
+def _abort_others(world, exc: BadInput):
+    """Raise ``exc`` in a single process; under MPI, where this rank alone fails, print its
+    line and end every rank with its exit code (the others would wait for this one)."""
+    if world.size > 1:
+        exc.show(force=True)
+        sys.stderr.flush()
+        world.comm.Abort(exc.exit_code)
+    raise exc from None
 
 
 def _default_run_dir(name: str) -> Path:

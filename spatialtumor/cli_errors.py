@@ -28,12 +28,19 @@ EXIT_OUTPUT = 3
 EXIT_BLOWUP = 4
 
 
+#: set on every MPI rank but rank 0 of a parallel run: errors every rank meets alike are
+#: printed once, by rank 0
+SILENT = False
+
+
 class BadInput(click.ClickException):
     """A user error: one line on stderr, exit code 2, no traceback."""
 
     exit_code = EXIT_BAD_INPUT
 
-    def show(self, file=None):
+    def show(self, file=None, force: bool = False):
+        if SILENT and not force:
+            return
         click.echo(f"error: {_one_line(self.message)}", err=True)
 
 

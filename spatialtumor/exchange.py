@@ -232,7 +232,8 @@ def gradient_at(xp, values, positions, origin, spacing):
         hi = [ijk[0], ijk[1], ijk[2]]
         lo[a] = xp.maximum(ijk[a] - 1, 0)
         hi[a] = xp.minimum(ijk[a] + 1, int(n[a]) - 1)
-        span = (hi[a] - lo[a]).astype(values.dtype) * spacing[a]
+        # in double, as the CUDA twin, whatever NumPy's promotion rules [µm]
+        span = (hi[a] - lo[a]).astype(xp.float64) * float(spacing[a])
         diff = values[hi[2], hi[1], hi[0]] - values[lo[2], lo[1], lo[0]]
         out[:, a] = xp.where(span > 0, diff / xp.where(span > 0, span, 1), 0)
     return out

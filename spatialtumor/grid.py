@@ -19,7 +19,7 @@ class Grid:
         ``origin + spacing / 2``
     offset : (kz, jy, ix) — position of this box inside a larger global grid, in voxels
         (0 for a single-domain run)
-    global_shape : (nz, ny, nx) of the whole domain (default: ``shape``, a single domain)
+    global_shape : (nz, ny, nx) of the whole domain (default: ``offset + shape``)
     global_origin : (x, y, z) lower corner of the whole domain [µm] (default: ``origin``
         moved back by ``offset`` voxels)
 
@@ -50,7 +50,9 @@ class Grid:
         self.spacing = sp  # (dx, dy, dz) µm
         self.origin = np.asarray(origin, dtype=np.float64).reshape(3)  # lower corner (x, y, z) µm
         self.offset = tuple(int(o) for o in offset)
-        self.global_shape = self.shape if global_shape is None else tuple(map(int, global_shape))
+        if global_shape is None:  # the box reaches the far end of the domain
+            global_shape = tuple(o + n for o, n in zip(self.offset, self.shape, strict=True))
+        self.global_shape = tuple(map(int, global_shape))
         #: lower corner of the whole domain (x, y, z) [µm]
         back = sp * np.array(self.offset[::-1], dtype=np.float64)
         self.global_origin = (

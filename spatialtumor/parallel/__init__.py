@@ -10,7 +10,7 @@ Results equal a single process bit for bit (docs/PARALLEL.md says why).
 
 from __future__ import annotations
 
-from .comm import MPIError, World, launched_by_mpirun, world
+from .comm import MPIError, World, launched_by_mpirun, launcher_rank, world
 from .slabs import Slabs
 
-__all__ = ["MPIError", "Slabs", "World", "launched_by_mpirun", "world"]
+__all__ = ["MPIError", "Slabs", "World", "launched_by_mpirun", "launcher_rank", "world"]

@@ -28,6 +28,16 @@ def launched_by_mpirun(environ: Mapping[str, str] | None = None) -> int:
     return 0
 
 
+def launcher_rank(environ: Mapping[str, str] | None = None) -> int:
+    """This process's rank as the launcher gave it (0 when not started by a launcher)."""
+    env = os.environ if environ is None else environ
+    for name in ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "PMIX_RANK"):
+        value = env.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
 @dataclass(frozen=True)
 class World:
     """The ranks of a run.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 
+import h5py
 import pytest
 from _mpirun import SMALL, environment, needs_mpi, spatialtumor
 
@@ -12,8 +13,13 @@ from spatialtumor.parallel import MPIError, World
 from spatialtumor.parallel.devices import select_device
 
 
+def _errors(done) -> list[str]:
+    """Our ``error:`` lines (Open MPI's notes on the stream may share a line with one)."""
+    return [ln[ln.index("error:") :] for ln in done.stderr.splitlines() if "error:" in ln]
+
+
 def _last_error(done) -> str:
-    lines = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+    lines = _errors(done)
     assert lines, done.stdout + done.stderr
     return lines[0]
 
@@ -24,6 +30,7 @@ def test_immune_cells_are_refused_over_ranks(tmp_path):
     done = spatialtumor(args, 2)
     assert done.returncode == 2
     line = _last_error(done)
+    assert len(_errors(done)) == 1  # rank 0's
     assert "cells across MPI ranks are not supported yet for kinds t8 (cd8)" in line
     assert "dc (dendritic)" in line and "(chemotaxis)" in line
     assert not (tmp_path / "r").exists()
@@ -35,6 +42,42 @@ def test_too_many_ranks_for_the_grid(tmp_path):
     done = spatialtumor(["run", "diffusion", "--backend", "numpy", *tiny], 4)
     assert done.returncode == 2
     assert "too many ranks for the grid" in _last_error(done)
+
+
+SHIM = """
+import errno, os
+if os.environ.get("OMPI_COMM_WORLD_RANK") == "0":
+    from spatialtumor.output import snapshots
+    first = snapshots.SnapshotWriter.write
+    calls = []
+    def write(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device", "snapshot_000001.h5")
+        return first(self, *args, **kwargs)
+    snapshots.SnapshotWriter.write = write
+"""
+
+
+@needs_mpi
+def test_a_write_failing_on_rank_0_ends_every_rank(tmp_path):
+    """Rank 0 cannot write its second snapshot (disk full) while rank 1 waits for it in the
+    next exchange: one line, exit 3, the job ends at once (no rank left waiting) and the
+    first snapshot stays readable."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(SHIM)
+    env = environment(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    env["PYTHONPATH"] = f"{shim}:{env['PYTHONPATH']}"
+    out = tmp_path / "r"
+    args = ["run", "diffusion", "--backend", "numpy", "--quiet", "--out", out, *SMALL]
+    done = spatialtumor([*args, "--stop", "2"], 2, env=env, timeout=60)
+    assert done.returncode == 3, done.stdout + done.stderr
+    # Open MPI's note on the abort may share the stream (and a line) with it
+    line = "error: snapshot_000001.h5: cannot write: No space left on device (errno 28, ENOSPC)"
+    assert done.stderr.count("error:") == 1 and line in done.stderr, done.stderr
+    assert [p.name for p in (out / "snapshots").glob("*.h5")] == ["snapshot_000000.h5"]
+    h5py.File(out / "snapshots" / "snapshot_000000.h5", "r").close()
 
 
 def test_mpi4py_missing_under_a_launcher(tmp_path):

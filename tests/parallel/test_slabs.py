@@ -71,3 +71,24 @@ def test_world_without_mpi4py(monkeypatch):
     assert world({"OMPI_COMM_WORLD_SIZE": "1"}).comm is None  # one process needs no MPI
     with pytest.raises(MPIError, match=r"started by an MPI launcher \(3 processes\)"):
         world({"PMI_SIZE": "3"})
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (['vessels=[{ shape = "random", fraction = 0.01, seed = 1 }]'], "vessels across"),
+        (['compartments.plasma={ model = "antibody_pk" }'], "compartments across"),
+        (
+            ['therapy.pulses=[{ field = "oxygen", amount = 1.0, at = 1.0, duration = 1.0 }]'],
+            "therapy across",
+        ),
+    ],
+)
+def test_fields_only_parts_not_yet_split_are_refused(extra, words):
+    from spatialtumor.parallel.build import refuse_unsupported
+    from spatialtumor.scenario import load_scenario
+
+    spec = load_scenario("diffusion", extra).spec
+    refuse_unsupported(spec, 1)  # one process runs everything
+    with pytest.raises(MPIError, match=f"{words} MPI ranks are not supported yet"):
+        refuse_unsupported(spec, 2)
