@@ -218,13 +218,29 @@ def sample_gradient(grid, values, positions):
     return gradient_at(grid.backend.xp, values, positions, grid.origin, grid.spacing)
 
 
-def gradient_at(xp, values, positions, origin, spacing):
+def gradient_at(xp, values, positions, origin, spacing, first=None, counts=None):
     """:func:`sample_gradient` without a grid: ``origin`` (x, y, z) is the lower corner of
-    the field's box [µm], ``spacing`` (x, y, z) its voxel edges [µm] (host float64)."""
+    the field's box [µm], ``spacing`` (x, y, z) its voxel edges [µm] (host float64).
+
+    With ``first`` (x, y, z), ``values`` is the block of a larger box of ``counts`` (x, y,
+    z) voxels whose corner is ``origin``, starting at voxel ``first``: indices are those
+    of the larger box, read from the block (clipped to it, for positions off the block).
+    """
     dt = positions.dtype
     spacing = np.asarray(spacing, dtype=np.float64)
     rel = (positions - xp.asarray(origin, dtype=dt)) / xp.asarray(spacing, dtype=dt)
-    n = values.shape[::-1]
+    n = values.shape[::-1] if counts is None else tuple(int(c) for c in counts)
+    if first is not None:
+        m = values.shape[::-1]
+
+        def at(idx):
+            local = [xp.clip(idx[a] - int(first[a]), 0, m[a] - 1) for a in range(3)]
+            return values[local[2], local[1], local[0]]
+    else:
+
+        def at(idx):
+            return values[idx[2], idx[1], idx[0]]
+
     ijk = [xp.clip(xp.floor(rel[:, a]).astype(xp.int64), 0, int(n[a]) - 1) for a in range(3)]
     out = xp.zeros((positions.shape[0], 3), dtype=values.dtype)
     for a in range(3):
@@ -234,7 +250,7 @@ def gradient_at(xp, values, positions, origin, spacing):
         hi[a] = xp.minimum(ijk[a] + 1, int(n[a]) - 1)
         # in double, as the CUDA twin, whatever NumPy's promotion rules [µm]
         span = (hi[a] - lo[a]).astype(xp.float64) * float(spacing[a])
-        diff = values[hi[2], hi[1], hi[0]] - values[lo[2], lo[1], lo[0]]
+        diff = at(hi) - at(lo)
         out[:, a] = xp.where(span > 0, diff / xp.where(span > 0, span, 1), 0)
     return out
 

@@ -260,6 +260,9 @@ class Mechanics:
         )
         if self.motile:
             population.add_column("motility_direction", "float", (3,), 0.0, units="1")
+        #: ``(field name, positions) -> gradient (N, 3) [units/µm]`` replacing the sensing of
+        #: ``fields`` (a slab reading ghost planes); the move then takes the array path
+        self.sensor = None
         self._velocity = None
         self._step = 0
 
@@ -318,7 +321,10 @@ class Mechanics:
             gradient = xp.zeros((pop.size, 3), dtype=pop.specs["position"][0])
             kf = self.kind_field[kind]
             for f, name in enumerate(self.chemotaxis):
-                g = sample_gradient(self.fields.grid, self.fields[name], pop["position"])
+                if self.sensor is not None:
+                    g = self.sensor(name, pop["position"])
+                else:
+                    g = sample_gradient(self.fields.grid, self.fields[name], pop["position"])
                 gradient = xp.where((kf == f)[:, None], g, gradient)
         direction = pop["motility_direction"]
         update_directions(
@@ -377,7 +383,7 @@ class Mechanics:
         if step is None:
             step = self._step
         self._step = step + 1
-        if self.motile:
+        if self.motile and self.sensor is None:
             self.move(step)
             pop.mark_changed()
             return

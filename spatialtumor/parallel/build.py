@@ -12,17 +12,16 @@ SPLIT_MODELS = ("tumour", "inert")
 
 def refuse_unsupported(spec, size: int) -> None:
     """Raise :class:`MPIError` (one line) for parts of a scenario that cannot yet be split
-    over ``size`` > 1 ranks: cells of kinds other than :data:`SPLIT_MODELS` (or with
-    chemotaxis), vessels, compartments and therapies."""
+    over ``size`` > 1 ranks: cells of kinds other than :data:`SPLIT_MODELS`, vessels,
+    compartments and therapies."""
     if size <= 1:
         return
     kinds = spec.cells.kinds.items() if spec.cells is not None else ()
     other = [f"{n} ({k.model})" for n, k in kinds if k.model not in SPLIT_MODELS]
-    other += [f"{n} (chemotaxis)" for n, k in kinds if k.body.chemotaxis is not None]
     if other:
         raise MPIError(
             f"cells across MPI ranks are not supported yet for kinds {', '.join(other)}: only "
-            f"{' and '.join(SPLIT_MODELS)} kinds without chemotaxis are; run it in one "
+            f"{' and '.join(SPLIT_MODELS)} kinds are; run it in one "
             f"process (not under mpirun -n {size})"
         )
     therapy = spec.therapy

@@ -254,8 +254,9 @@ def whole_layer(layer, population: Population, counters):
 
 
 class SlabMechanics:
-    """The mechanics of one rank: copies of the neighbours' cells in, the unchanged step,
-    copies out, then migration. Everything else is the wrapped Mechanics'."""
+    """The mechanics of one rank: the attractants' ghost planes (chemotaxis), copies of the
+    neighbours' cells in, the unchanged step, copies out, then migration. Everything else
+    is the wrapped Mechanics'."""
 
     clock = "mechanics"
 
@@ -266,6 +267,8 @@ class SlabMechanics:
         return getattr(self.mechanics, name)
 
     def __call__(self, sim) -> None:
+        if self.mechanics.sensor is not None:
+            self.mechanics.sensor.refresh()
         self.cells.add_halo()
         self.mechanics(sim)
         self.cells.drop_halo()

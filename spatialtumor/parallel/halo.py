@@ -8,14 +8,15 @@ from .wire import from_wire, to_wire
 
 
 class Halo:
-    """One ghost plane on each inner face of a rank's slab, for the explicit species.
+    """Ghost planes on each inner face of a rank's slab (one for the explicit species).
 
     Parameters
     ----------
     world : :class:`~spatialtumor.parallel.comm.World`
     slabs : :class:`~spatialtumor.parallel.slabs.Slabs`
     grid : this rank's sub-box :class:`~spatialtumor.grid.Grid`
-    n_species : number of explicit species (leading axis of the block)
+    n_species : number of species (leading axis of the block)
+    width : ghost planes per inner face (every slab must be at least this thick)
 
     Notes
     -----
@@ -27,21 +28,23 @@ class Halo:
     discarded; only at the global walls does the kernel's boundary rule act.
     """
 
-    def __init__(self, world, slabs, grid, n_species: int):
+    def __init__(self, world, slabs, grid, n_species: int, width: int = 1):
         self.comm = world.comm
         self.backend = grid.backend
         self.axis = 1 + slabs.axis  # of the (nf, nz, ny, nx) block
         self.below, self.above = slabs.neighbours(world.rank)
         n = grid.shape[slabs.axis]
-        self.lo = int(self.below is not None)
+        self.width = w = int(width)
+        self.lo = w * int(self.below is not None)
+        self.hi = w * int(self.above is not None)
         self.core = slice(self.lo, self.lo + n)
         shape = list((n_species,) + grid.shape)
-        shape[self.axis] = n + self.lo + int(self.above is not None)
+        shape[self.axis] = n + self.lo + self.hi
         xp = self.backend.xp
         self.padded = xp.zeros(tuple(shape), dtype=self.backend.dtype)
         self.result = xp.zeros(tuple(shape), dtype=self.backend.dtype)
         plane = list(shape)
-        plane[self.axis] = 1
+        plane[self.axis] = w
         self._recv = np.empty(tuple(plane), dtype=self.backend.dtype)  # host, reused
         from mpi4py import MPI
 
@@ -50,7 +53,7 @@ class Halo:
         self.bytes_sent = (
             int(np.prod(plane))
             * self.backend.dtype.itemsize
-            * (self.lo + int(self.above is not None))
+            * (int(self.lo > 0) + int(self.hi > 0))
         )
 
     def _take(self, array, index):
@@ -66,15 +69,16 @@ class Halo:
         n = block.shape[self.axis]
         recv = self._recv
         # upward: my top plane to the rank above, the plane of the rank below into my ghost
-        send = to_wire(self.backend, self._take(block, slice(n - 1, n)))
+        w = self.width
+        send = to_wire(self.backend, self._take(block, slice(n - w, n)))
         self.comm.Sendrecv(send, dest=above, recvbuf=recv, source=below)
         if self.below is not None:
-            from_wire(self.backend, recv, self._take(self.padded, slice(0, 1)))
-        send = to_wire(self.backend, self._take(block, slice(0, 1)))
+            from_wire(self.backend, recv, self._take(self.padded, slice(0, w)))
+        send = to_wire(self.backend, self._take(block, slice(0, w)))
         self.comm.Sendrecv(send, dest=below, recvbuf=recv, source=above)
         if self.above is not None:
             last = self.padded.shape[self.axis]
-            from_wire(self.backend, recv, self._take(self.padded, slice(last - 1, last)))
+            from_wire(self.backend, recv, self._take(self.padded, slice(last - w, last)))
 
     def explicit_step(self, block, dt, inv_h2, diffusivity, decay, bc_kind, bc_value) -> None:
         """``kernels.explicit_step`` of the whole domain restricted to this slab, in place

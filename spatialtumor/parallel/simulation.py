@@ -79,6 +79,10 @@ class DistributedSimulation(Simulation):
         cells = SlabCells(layer.population, self.world, self.slabs, self.whole_grid, width)
         cells.keep_own()
         mech.bins = cells.bins(mech.bins)
+        if mech.chemotaxis:
+            from .sensing import GhostSensor
+
+            mech.sensor = GhostSensor(self.world, self.slabs, mech.fields, mech.chemotaxis)
         layer.mechanics = SlabMechanics(mech, cells)
         layer.daughter_ids = cells.daughter_ids
         self.slab_cells = cells

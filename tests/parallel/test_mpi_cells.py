@@ -186,3 +186,27 @@ def test_contact_across_a_face(tmp_path):
     end = both(tmp_path, start, stop=6.0, ranks=4)
     z = np.sort(end["position"][:, 2])
     assert z[0] < -2.0 and z[1] > 2.0
+
+
+#: walkers climbing the oxygen gradient: away from the tumour cells above z = 0 that use it
+CHEMOTAXIS = [
+    "--set", 'cells.kinds.walker.chemotaxis={ field = "oxygen", bias = 0.8 }',
+    "--set", "cells.kinds.tumour.exchange.oxygen.uptake=1000.0",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("ranks", [1, 2, 4])
+def test_chemotaxis_across_a_face(tmp_path, ranks):
+    """Walkers within 3 µm of z = 0 sense a gradient whose voxels lie on both sides of the
+    face (the ghost planes of the attractant) and move exactly as in one process."""
+    rng = np.random.default_rng(3)
+    walkers = [(*rng.uniform(-60, 60, 2), z, "walker") for z in rng.uniform(-3, 3, 24)]
+    diggers = [(x, y, 30.0, "tumour") for x in (-40, 0, 40) for y in (-40, 0, 40)]
+    scenario = face_scenario(tmp_path / "scenario", walkers + diggers, 30.0, 0.0)
+    one = run(tmp_path / "one", 0, [scenario, *CHEMOTAXIS])
+    many = run(tmp_path / "many", ranks, [scenario, *CHEMOTAXIS], "z")
+    assert_same_run(many, one)
+    end = last_cells(one)
+    walker = end["kind"] == 1
+    z0 = np.array([c[2] for c in walkers])
+    assert np.mean(end["position"][walker, 2]) < np.mean(z0) - 5.0  # they fled the diggers
