@@ -32,22 +32,34 @@ def vessel_mask(grid, vessels) -> np.ndarray | None:
 
     A "random" region makes each voxel (inside its box, if it has one) a vessel with
     probability ``fraction``, drawn from its own ``seed``: the layout belongs to the scenario,
-    not to the run's seed.
+    not to the run's seed. The layout is that of the whole domain: a sub-box ``grid`` gets
+    its block of it (:func:`_uniform_block`).
     """
     if not vessels:
         return None
     mask = np.zeros(grid.shape, dtype=bool)
     for v in vessels:
-        lower = v.lower if v.lower is not None else tuple(grid.origin)
-        upper = v.upper if v.upper is not None else tuple(grid.upper)
+        lower = v.lower if v.lower is not None else tuple(grid.global_origin)
+        upper = v.upper if v.upper is not None else tuple(grid.global_upper)
         if v.shape == "random":
             inside = RegionSource("", "box", lower=lower, upper=upper).mask(grid)
             rng = np.random.default_rng([v.seed, 0x7E55E1])
-            mask |= inside & (rng.random(grid.shape) < v.fraction)
+            mask |= inside & (_uniform_block(rng, grid) < v.fraction)
         else:
             region = RegionSource("", v.shape, v.centre, v.radius, lower, upper)
             mask |= region.mask(grid)
     return mask
+
+
+def _uniform_block(rng, grid) -> np.ndarray:
+    """The block over the sub-box ``grid`` of ``rng.random(global shape)``, drawn plane by
+    plane from the sub-box's first plane on (one 64-bit step per double; host float64)."""
+    if tuple(grid.shape) == tuple(grid.global_shape):
+        return rng.random(grid.shape)
+    (oz, oy, ox), (nz, ny, nx) = grid.offset, grid.shape
+    plane = grid.global_shape[1:]
+    rng.bit_generator.advance(oz * plane[0] * plane[1])
+    return np.stack([rng.random(plane)[oy : oy + ny, ox : ox + nx] for _ in range(nz)])
 
 
 def place_initial(pop: Population, cells: CellsSpec, grid, source: str, seed: int) -> list:

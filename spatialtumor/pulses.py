@@ -76,7 +76,7 @@ class FieldPulses:
         self.pulses = []
         for p in pulses:
             mask = p.mask(grid).ravel()
-            n = int(mask.sum())
+            n = sim.total(int(mask.sum()))  # the region's voxels in the whole domain
             if n == 0:
                 raise ValueError(f"pulse of {p.field!r}: its region holds no voxel centre")
             voxels = xp.asarray(np.flatnonzero(mask), dtype=np.int64)

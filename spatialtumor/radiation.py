@@ -185,7 +185,7 @@ class RadiationSpec(CellTherapy, RegionSpec, Schedule):
         log_kill = xp.asarray(alpha * self.dose + beta * self.dose**2)
         draw = index  # one stream for every table; the table's index picks the draw
         fractions = f"{self.name}_fractions"
-        layer.add_counter(fractions, "therapy: radiation fractions", "fractions")
+        layer.add_counter(fractions, "therapy: radiation fractions", "fractions", shared=True)
         for k in kinds:
             layer.add_counter(f"{k.name}_irradiated", "radiation: cells irradiated", "cells")
             layer.add_counter(f"{k.name}_radiation_killed", "radiation: cells killed", "cells")

@@ -155,6 +155,10 @@ class Simulation:
         with part(t, "output"):
             self._write()
 
+    def total(self, count: int) -> int:
+        """A whole number summed over the processes sharing the domain (here: ``count``)."""
+        return int(count)
+
     def _write(self) -> None:
         due = [w for w in self.writers.values() if w.due(self)]
         guard = self.guard

@@ -156,7 +156,8 @@ class VesselSupply:
         mask = np.asarray(vessels, dtype=bool).ravel()
         self.voxels = xp.asarray(np.flatnonzero(mask), dtype=np.int64)
         #: exchange rate of one vessel voxel [1/min]
-        self.rate = p.permeability_surface * mask.size / max(int(mask.sum()), 1)
+        whole, vessels = sim.total(mask.size), sim.total(int(mask.sum()))  # whole domain
+        self.rate = p.permeability_surface * whole / max(vessels, 1)
 
     def deposit(self, sim, source, uptake) -> None:
         p = self.params

@@ -168,6 +168,8 @@ class CellLayer:
         self.class_living = xp.asarray(living.ravel())
         self.counters: dict[str, Any] = {}
         self.counter_info: dict[str, tuple[str, str]] = {}
+        #: counters of events every process sharing the domain counts alike (schedules)
+        self.shared_counters: set[str] = set()
         #: kills recorded per step when set to a list (tests): dicts of host arrays
         self.kill_log: list[dict[str, np.ndarray]] | None = None
         self.rules: dict[str, list[Rule]] = {"mechanics": [], "phenotype": []}
@@ -213,11 +215,14 @@ class CellLayer:
         cls = class_codes(pop.xp, pop["kind"], pop["state"], self.slots).astype(np.int64)
         return pop["alive"] & self.class_living[cls]
 
-    def add_counter(self, name: str, panel: str, units: str = "") -> None:
-        """Declare a running total reported to the time series (checkpointed)."""
+    def add_counter(self, name: str, panel: str, units: str = "", shared: bool = False) -> None:
+        """Declare a running total reported to the time series (checkpointed); ``shared``:
+        it counts events of the whole domain (a schedule's), not of the process's cells."""
         if name not in self.counters:
             self.counters[name] = self.population.xp.zeros((), dtype=np.float64)
             self.counter_info[name] = (panel, units)
+        if shared:
+            self.shared_counters.add(name)
 
     def id_order(self):
         """Rows in id order, or None when they already are (see ``Neighbours.id_order``)."""

@@ -12,8 +12,10 @@ SPLIT_MODELS = ("tumour", "inert")
 
 def refuse_unsupported(spec, size: int) -> None:
     """Raise :class:`MPIError` (one line) for parts of a scenario that cannot yet be split
-    over ``size`` > 1 ranks: cells of kinds other than :data:`SPLIT_MODELS`, vessels,
-    compartments and therapies."""
+    over ``size`` > 1 ranks: cells of kinds other than :data:`SPLIT_MODELS` and infusions
+    of cells (``[[therapy.infusions]]``). Vessels, compartments, doses, pulses, radiation
+    and chemotherapy run split: what they read is either the rank's own voxels and cells or
+    global scalars every rank computes alike."""
     if size <= 1:
         return
     kinds = spec.cells.kinds.items() if spec.cells is not None else ()
@@ -24,19 +26,9 @@ def refuse_unsupported(spec, size: int) -> None:
             f"{' and '.join(SPLIT_MODELS)} kinds are; run it in one "
             f"process (not under mpirun -n {size})"
         )
-    therapy = spec.therapy
-    parts = [
-        name
-        for name, present in (
-            ("vessels", spec.vessels),
-            ("compartments", spec.compartments),
-            ("therapy", any(getattr(therapy, k) for k in type(therapy).model_fields)),
-        )
-        if present
-    ]
-    if parts:
+    if spec.therapy.infusions:
         raise MPIError(
-            f"{' and '.join(parts)} across MPI ranks are not supported yet; run this scenario "
+            f"therapy infusions across MPI ranks are not supported yet; run this scenario "
             f"in one process (not under mpirun -n {size})"
         )
 

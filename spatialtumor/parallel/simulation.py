@@ -88,6 +88,15 @@ class DistributedSimulation(Simulation):
         self.slab_cells = cells
         return (layer.processes[0], SlabPhenotype(layer, cells))
 
+    def _counter(self, name: str, value: float):
+        """A counter of the whole domain on rank 0 (collective): the sum over the ranks, or
+        for a shared counter (events of a schedule, counted by every rank that has cells,
+        as one process counts them when it has any) the largest."""
+        from mpi4py import MPI
+
+        op = MPI.MAX if name in self.cells.shared_counters else MPI.SUM
+        return self.world.comm.reduce(value, op=op, root=0)
+
     def restored(self) -> None:
         """After a checkpoint (of the whole domain) was loaded: keep this rank's cells, and
         the counters on rank 0 only (they are summed over the ranks for output)."""
@@ -96,7 +105,15 @@ class DistributedSimulation(Simulation):
         self.slab_cells.keep_own()
         if self.world.rank:
             xp = self.population.xp
-            self.cells.counters = {n: xp.zeros((), dtype=np.float64) for n in self.cells.counters}
+            shared = self.cells.shared_counters
+            self.cells.counters = {
+                n: v if n in shared else xp.zeros((), dtype=np.float64)
+                for n, v in self.cells.counters.items()
+            }
+
+    def total(self, count: int) -> int:
+        """``count`` summed over the ranks (exact: integers; collective)."""
+        return int(self.world.comm.allreduce(int(count)))
 
     @property
     def field_slice(self) -> tuple[slice, ...]:
@@ -111,9 +128,9 @@ class DistributedSimulation(Simulation):
             from .cells import whole_layer
 
             pop = self.slab_cells.gather(self.host)
-            comm, be = self.world.comm, self.backend
+            be = self.backend
             total = {
-                n: comm.reduce(float(be.asnumpy(v)), root=0) for n, v in self.cells.counters.items()
+                n: self._counter(n, float(be.asnumpy(v))) for n, v in self.cells.counters.items()
             }
             cells = None if pop is None else (pop, whole_layer(self.cells, pop, total))
         return None if values is None else WholeDomain(self, values, cells)

@@ -74,21 +74,28 @@ def test_world_without_mpi4py(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("extra", "words"),
+    "extra",
     [
-        (['vessels=[{ shape = "random", fraction = 0.01, seed = 1 }]'], "vessels across"),
-        (['compartments.plasma={ model = "antibody_pk" }'], "compartments across"),
-        (
-            ['therapy.pulses=[{ field = "oxygen", amount = 1.0, at = 1.0, duration = 1.0 }]'],
-            "therapy across",
-        ),
+        ['vessels=[{ shape = "random", fraction = 0.01, seed = 1 }]'],
+        ['compartments.plasma={ model = "antibody_pk" }'],
+        ['therapy.pulses=[{ field = "oxygen", amount = 1.0, at = 1.0, duration = 1.0 }]'],
     ],
 )
-def test_fields_only_parts_not_yet_split_are_refused(extra, words):
+def test_vessels_compartments_and_pulses_split(extra):
     from spatialtumor.parallel.build import refuse_unsupported
     from spatialtumor.scenario import load_scenario
 
     spec = load_scenario("diffusion", extra).spec
+    refuse_unsupported(spec, 1)
+    refuse_unsupported(spec, 2)  # nothing refused
+
+
+def test_infusions_of_cells_are_refused_over_ranks():
+    from spatialtumor.parallel.build import refuse_unsupported
+    from spatialtumor.scenario import load_scenario
+
+    infusion = 'therapy.infusions=[{ kind = "tumour", cells = 5, at = 6.0, site = "boundary" }]'
+    spec = load_scenario("spheroid", [infusion]).spec
     refuse_unsupported(spec, 1)  # one process runs everything
-    with pytest.raises(MPIError, match=f"{words} MPI ranks are not supported yet"):
+    with pytest.raises(MPIError, match="therapy infusions across MPI ranks are not supported yet"):
         refuse_unsupported(spec, 2)
