@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from _mpirun import needs_mpi
-from test_mpi_cells import assert_same_run, run
+from test_mpi_cells import assert_same_run, contents, run
 
 pytestmark = needs_mpi
 
@@ -136,3 +136,12 @@ def test_therapies_match_one_process(scenario, alone, tmp_path, ranks, split):
     header = (alone / "timeseries.csv").read_text().splitlines()[0]
     for column in ("plasma_central", "ab_central", "tumour_chemo_killed", "radiation_fractions"):
         assert column in header
+
+
+def test_resume_in_the_middle_of_the_schedule(alone, tmp_path):
+    """Resumed at -n 4 from the checkpoint at 30 min (a dose due at once, a radiation
+    fraction given, one to come), the run ends as the uninterrupted one."""
+    got = run(tmp_path / "again", 4, ["--resume", alone / "checkpoints/checkpoint_000000300.h5"])
+    last = "checkpoints/checkpoint_000000600.h5"
+    want = {k: v for k, v in contents(alone).items() if k.startswith(last)}
+    assert want and {k: v for k, v in contents(got).items() if k.startswith(last)} == want
