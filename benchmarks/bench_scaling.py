@@ -14,6 +14,15 @@ package API (Grid, Fields, DistributedTransport).
 * weak: every rank owns ``weak-edge³`` voxels, the global grid is ``(N·weak-edge) ×
   weak-edge²`` cut along z.
 
+``--cells`` adds rows for a tumour spheroid (the ``spheroid`` scenario through
+``build_simulation``, every diffusion step a mechanics step, ``--cell-radius`` µm, cut
+along z): strong on an ``edge³`` grid, weak with a spheroid in a ``(N·weak-edge) ×
+weak-edge²`` grid stretched along z (cells placed in a sphere of the same radius, so the
+rows show the cost of the slab faces crossing the spheroid rather than equal load per
+rank). Its columns: ms per step (whole steps: deposit, transport, mechanics, phenotype),
+cell updates per second (cells × mechanics steps / s), and per step the halo rows and
+bytes migrated that all ranks together send to others (counted).
+
 Columns: ms per step (the slowest rank, between two barriers), of which the slowest
 rank spent "exch ms" in the transposes and ghost exchanges (packing, host staging and
 MPI together, and waiting for the other ranks to reach them), "T ms" the cost of one
@@ -105,6 +114,58 @@ def inner(args) -> None:
             "voxel_field_updates_per_s": whole.size * len(species) / seconds,
             "transpose_bytes_per_step": transpose,
             "halo_bytes_per_step": halo,
+        }
+        print(json.dumps(row), flush=True)
+
+
+def inner_cells(args) -> None:
+    """One timing of a tumour spheroid under mpirun: prints one JSON line on rank 0."""
+    sys.path.insert(0, str(ROOT))
+    from spatialtumor.backends import get_backend
+    from spatialtumor.build import build_simulation
+    from spatialtumor.parallel import world
+    from spatialtumor.scenario import load_scenario
+
+    w = world()
+    comm = w.comm
+    e = args.edge
+    nz = e if args.mode == "strong" else e * w.size
+    sets = [
+        f"grid.nx={e}", f"grid.ny={e}", f"grid.nz={nz}",
+        f"cells.initial.0.radius={args.cell_radius}",
+        "clock.dt_diffusion=0.1", "clock.dt_mechanics=0.1", "blowup.check=false",
+    ]  # fmt: skip
+    scn = load_scenario("spheroid", sets)
+    sim = build_simulation(scn, get_backend("numpy", args.precision), world=w, split="z")
+    cells = getattr(sim, "slab_cells", None)
+    for _ in range(2):
+        sim.step()
+    sent0 = dict(cells.sent) if cells is not None else {"halo": 0, "migrated": 0}
+    if comm is not None:
+        comm.Barrier()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        sim.step()
+    if comm is not None:
+        comm.Barrier()
+    seconds = (time.perf_counter() - start) / args.steps
+    n = sim.population.size
+    halo = migrated = 0
+    if cells is not None:
+        halo = (cells.sent["halo"] - sent0["halo"]) / args.steps
+        migrated = (cells.sent["migrated"] - sent0["migrated"]) * cells.row_bytes() / args.steps
+    if comm is not None:
+        n, halo, migrated = comm.allreduce(n), comm.allreduce(halo), comm.allreduce(migrated)
+    if w.root:
+        row = {
+            "mode": f"{args.mode}-cells",
+            "ranks": w.size,
+            "shape": [nz, e, e],
+            "cells": int(n),
+            "ms_per_step": 1e3 * seconds,
+            "cell_updates_per_s": n / seconds,
+            "halo_rows_per_step": halo,
+            "migrated_bytes_per_step": migrated,
         }
         print(json.dumps(row), flush=True)
 
@@ -205,8 +266,42 @@ def outer(args) -> None:
                 f"{eff:5.2f} {row['transpose_bytes_per_step']:16,d} "
                 f"{row['halo_bytes_per_step']:12,d}"
             )
+    if args.cells:
+        rows += _cell_rows(args, mpirun, env, ranks)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+def _cell_rows(args, mpirun, env, ranks) -> list[dict]:
+    """Strong and weak rows of the tumour spheroid, printed as they come."""
+    print(
+        f"{'mode':12} {'ranks':>5} {'global zyx':>12} {'cells':>7} {'ms/step':>9} "
+        f"{'cell upd/s':>10} {'eff':>5} {'halo rows/step':>14} {'migrated B/step':>15}"
+    )
+    rows = []
+    for mode, edge in (("strong", args.edge), ("weak", args.weak_edge)):
+        first = None
+        for n in ranks:
+            cmd = [mpirun, "-n", str(n), "--oversubscribe", sys.executable, __file__, "--inner"]
+            cmd += ["--cells", "--mode", mode, "--edge", str(edge), "--steps", str(args.steps)]
+            cmd += ["--cell-radius", str(args.cell_radius), "--precision", args.precision]
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+            if done.returncode != 0 or not lines:
+                print(f"{mode:12} {n:5d} failed: {(done.stderr or done.stdout).strip()[-300:]}")
+                continue
+            row = json.loads(lines[-1])
+            rows.append(row)
+            t = row["ms_per_step"]
+            first = first or t
+            eff = first / (n * t) if mode == "strong" else first / t
+            shape = "×".join(str(s) for s in row["shape"])
+            print(
+                f"{row['mode']:12} {n:5d} {shape:>12} {row['cells']:7d} {t:9.2f} "
+                f"{row['cell_updates_per_s']:10.3g} {eff:5.2f} "
+                f"{row['halo_rows_per_step']:14.1f} {row['migrated_bytes_per_step']:15,.0f}"
+            )
+    return rows
 
 
 def main() -> None:
@@ -219,11 +314,13 @@ def main() -> None:
     p.add_argument("--explicit", type=int, default=1, help="explicit species")
     p.add_argument("--precision", default="float64", choices=["float32", "float64"])
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    p.add_argument("--cells", action="store_true", help="also time a tumour spheroid")
+    p.add_argument("--cell-radius", type=float, default=150.0, help="spheroid radius [µm]")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", default="strong", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.inner:
-        inner(args)
+        (inner_cells if args.cells else inner)(args)
     else:
         outer(args)
 

@@ -63,6 +63,8 @@ class SlabCells:
             )
         self._owned: int | None = None
         self._was_sorted = True
+        #: rows this rank has sent to others since set-up: halo copies and migrants
+        self.sent = {"halo": 0, "migrated": 0}
 
     # geometry ------------------------------------------------------------------------
     def owner(self, positions) -> np.ndarray:
@@ -108,13 +110,14 @@ class SlabCells:
             at += width
         return out
 
-    def _row_bytes(self) -> int:
+    def row_bytes(self) -> int:
+        """Bytes of one packed row (every column of the population)."""
         specs = self.population.specs.values()
         return sum(dt.itemsize * int(np.prod(s, dtype=np.int64)) for dt, s, _ in specs)
 
     def _packed(self, rows: np.ndarray) -> np.ndarray:
         if rows.size == 0:
-            return np.zeros((0, self._row_bytes()), dtype=np.uint8)
+            return np.zeros((0, self.row_bytes()), dtype=np.uint8)
         return self._pack(self.population.xp.asarray(rows))
 
     def exchange(self, rows: np.ndarray, dest: np.ndarray) -> dict[str, np.ndarray]:
@@ -124,7 +127,7 @@ class SlabCells:
         order = np.argsort(dest, kind="stable")
         rows, dest = rows[order], dest[order]
         counts = np.bincount(dest, minlength=size).astype(np.int64)
-        width = self._row_bytes()
+        width = self.row_bytes()
         send = self._packed(rows)
         got = np.empty(size, dtype=np.int64)
         comm.Alltoall(counts, got)
@@ -166,6 +169,7 @@ class SlabCells:
         dest = self.owner(pop["position"]) if pop.size else np.zeros(0, dtype=np.int64)
         leave = dest != me
         cols = self.exchange(np.flatnonzero(leave), dest[leave])
+        self.sent["migrated"] += int(leave.sum())
         if leave.any():
             pop.rebuild(pop.xp.asarray(~leave))
         self._append(cols)
@@ -181,6 +185,7 @@ class SlabCells:
         rows = np.concatenate([down, up]).astype(np.int64)
         dest = np.concatenate([np.full(down.size, me - 1), np.full(up.size, me + 1)])
         cols = self.exchange(rows, dest.astype(np.int64))
+        self.sent["halo"] += int(rows.size)
         self._owned, self._was_sorted = pop.size, pop.ids_sorted
         self._append(cols)
 
@@ -223,7 +228,7 @@ class SlabCells:
         recv[: counts[0]] = send.reshape(-1)
         for r in range(1, self.world.size):
             recv_large(comm, recv[starts[r] : starts[r + 1]], source=r, tag=29)
-        cols = self._unpack(recv.reshape(-1, self._row_bytes()))
+        cols = self._unpack(recv.reshape(-1, self.row_bytes()))
         order = np.argsort(cols["id"], kind="stable")
         whole = {
             "kind_names": list(pop.kind_names),
