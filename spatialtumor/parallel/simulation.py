@@ -99,7 +99,8 @@ class DistributedSimulation(Simulation):
 
     def restored(self) -> None:
         """After a checkpoint (of the whole domain) was loaded: keep this rank's cells, and
-        the counters on rank 0 only (they are summed over the ranks for output)."""
+        the counters on rank 0 only (they are summed over the ranks for output); shared
+        counters stay on every rank (the largest is reported)."""
         if self.slab_cells is None:
             return
         self.slab_cells.keep_own()

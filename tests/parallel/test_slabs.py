@@ -99,3 +99,25 @@ def test_infusions_of_cells_are_refused_over_ranks():
     refuse_unsupported(spec, 1)  # one process runs everything
     with pytest.raises(MPIError, match="therapy infusions across MPI ranks are not supported yet"):
         refuse_unsupported(spec, 2)
+
+
+@pytest.mark.parametrize("split", ["z", "y", "x"])
+def test_vessel_layout_of_a_slab_is_its_block_of_the_whole(split):
+    """Random, box and sphere vessels of each of 3 slabs are the slab's block of the layout
+    of the whole grid (the random draw advanced to the slab, not drawn for it alone)."""
+    from spatialtumor.build_cells import vessel_mask
+    from spatialtumor.scenario import VesselSpec
+
+    vessels = [
+        VesselSpec(shape="random", fraction=0.2, seed=4),
+        VesselSpec(shape="random", fraction=0.3, seed=5, lower=(-50, -40, -30), upper=(60, 50, 40)),
+        VesselSpec(shape="sphere", centre=(10.0, 0.0, -20.0), radius=45.0),
+    ]
+    whole = Grid(get_backend("numpy", "float64"), (9, 10, 11), 20.0, (-110.0, -100.0, -90.0))
+    want = vessel_mask(whole, vessels)
+    slabs = Slabs.choose(whole.shape, 3, split)
+    for rank in range(3):
+        offset, shape = slabs.box(rank)
+        got = vessel_mask(whole.part(offset, shape), vessels)
+        block = tuple(slice(o, o + n) for o, n in zip(offset, shape, strict=True))
+        assert np.array_equal(got, want[block])
