@@ -195,16 +195,17 @@ CHEMOTAXIS = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("ranks", [1, 2, 4])
-def test_chemotaxis_across_a_face(tmp_path, ranks):
+@pytest.mark.parametrize(("ranks", "split"), [(1, "z"), (2, "z"), (4, "z"), (2, "x")])
+def test_chemotaxis_across_a_face(tmp_path, ranks, split):
     """Walkers within 3 µm of z = 0 sense a gradient whose voxels lie on both sides of the
-    face (the ghost planes of the attractant) and move exactly as in one process."""
+    face (the ghost planes of the attractant) and move exactly as in one process; cut
+    along x, the walkers near x = 0 cross that face."""
     rng = np.random.default_rng(3)
     walkers = [(*rng.uniform(-60, 60, 2), z, "walker") for z in rng.uniform(-3, 3, 24)]
     diggers = [(x, y, 30.0, "tumour") for x in (-40, 0, 40) for y in (-40, 0, 40)]
     scenario = face_scenario(tmp_path / "scenario", walkers + diggers, 30.0, 0.0)
     one = run(tmp_path / "one", 0, [scenario, *CHEMOTAXIS])
-    many = run(tmp_path / "many", ranks, [scenario, *CHEMOTAXIS], "z")
+    many = run(tmp_path / "many", ranks, [scenario, *CHEMOTAXIS], split)
     assert_same_run(many, one)
     end = last_cells(one)
     walker = end["kind"] == 1
