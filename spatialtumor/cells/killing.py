@@ -137,11 +137,11 @@ def attach_and_kill(
     dt = ctx.dt
     n = pop.size
     par: AttachParams = kind.params
-    mine = pop["alive"] & (pop["kind"] == kind.index)
+    mine = layer.own(pop["alive"] & (pop["kind"] == kind.index))
     rows = xp.nonzero(mine & (pop["state"] == engaged))[0]
     m = int(rows.shape[0])
     empty = xp.zeros(m, dtype=bool)
-    targets, ok, killed, leave = rows, empty, empty, empty
+    targets, ok, killed, leave, ids, hit = rows, empty, empty, empty, rows, empty
     if m:
         targets = xp.maximum(layer.neighbours.rows_of(pop["target_id"][rows]), -1)
         found = targets >= 0
@@ -156,11 +156,15 @@ def attach_and_kill(
         rate = xp.where(ok, kill_rate(rows, t), 0.0)
         ids = pop["id"][rows]
         hit = ok & (ctx.uniform(ids, "killing") < -xp.expm1(-rate * dt))
-        win = one_per_target(xp, ids, t, hit)
+    if layer.remote_kills is not None:  # targets may be other processes' cells (collective)
+        killed = layer.remote_kills(ctx, rows, targets, ids, hit, kind.name)
+    elif m:
+        win = one_per_target(xp, ids, targets, hit)
         killed = xp.zeros(m, dtype=bool)
         if int(win.shape[0]):
-            done = layer.kill(ctx, t[win], killers=rows[win], cause=kind.name)
+            done = layer.kill(ctx, targets[win], killers=rows[win], cause=kind.name)
             killed[win] = done
+    if m:
         off = ctx.uniform(ids, "detachment") < -math.expm1(-par.detach_rate * dt)
         leave = ~ok | killed | off
         gone = xp.zeros(n, dtype=bool)

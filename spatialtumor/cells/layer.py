@@ -183,6 +183,14 @@ class CellLayer:
         #: ``f(mother ids) -> daughter ids`` where the ids are not the population's own
         #: counter (cells split over ranks; called at every phenotype step); None in one process
         self.daughter_ids = None
+        #: rows ``[:owned]`` are the process's own cells, the rest copies of other processes'
+        #: cells near its faces (cells split over ranks); None: every row is its own
+        self.owned: int | None = None
+        #: ``f() -> bool`` whether any process sharing the domain has cells (None: this one)
+        self.any_cells = None
+        #: ``f(ctx, rows, targets, ids, hit, cause) -> killed`` deciding kills whose targets
+        #: may be other processes' cells (see ``attach_and_kill``); None in one process
+        self.remote_kills = None
 
     def _order(self, rules: Sequence[Rule], owner: int) -> None:
         for ri, rule in enumerate(rules):
@@ -203,6 +211,12 @@ class CellLayer:
         """The output ``"<compartment>.<output>"`` now (host float)."""
         name, _, out = spec.partition(".")
         return self.compartments[name].output(out)
+
+    def own(self, mask):
+        """``mask`` limited to the process's own rows (see :attr:`owned`)."""
+        if self.owned is None:
+            return mask
+        return mask & (self.population.xp.arange(self.population.size) < self.owned)
 
     def kind_mask(self, kind: int | str):
         """Rows of one kind (in-use rows, alive or not)."""
@@ -247,7 +261,7 @@ class CellLayer:
         ctx = StepContext(self, sim, clock, dt, sim.step_index)
         self.step = sim.step_index
         events = self.events
-        empty = self.population.size == 0
+        empty = self.population.size == 0 if self.any_cells is None else not self.any_cells()
         for rule in self.rules[clock]:
             if not empty or rule.stage == Stage.RECRUIT:  # new cells may enter an empty tissue
                 rule(ctx, events)

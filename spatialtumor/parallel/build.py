@@ -6,16 +6,23 @@ from .comm import MPIError
 from .simulation import DistributedSimulation
 from .slabs import Slabs
 
-#: cell models whose cells can be split over ranks (their rules read only their own cell)
-SPLIT_MODELS = ("tumour", "inert")
+#: cell models whose cells can be split over ranks (their rules read their own cell, or
+#: cells in contact that the halo copies hold, and kill through the targets' owners)
+SPLIT_MODELS = ("tumour", "inert", "nk", "cd8")
+
+
+def _recruits(params) -> bool:
+    """Whether a kind's parameters make it recruit new cells."""
+    rate = getattr(params, "recruitment_rate", 0.0) > 0
+    return rate or bool(getattr(params, "recruitment_from", None))
 
 
 def refuse_unsupported(spec, size: int) -> None:
     """Raise :class:`MPIError` (one line) for parts of a scenario that cannot yet be split
-    over ``size`` > 1 ranks: cells of kinds other than :data:`SPLIT_MODELS` and infusions
-    of cells (``[[therapy.infusions]]``). Vessels, compartments, doses, pulses, radiation
-    and chemotherapy run split: what they read is either the rank's own voxels and cells or
-    global scalars every rank computes alike."""
+    over ``size`` > 1 ranks: cells of kinds other than :data:`SPLIT_MODELS`, recruitment of
+    new cells and infusions of cells (``[[therapy.infusions]]``). Vessels, compartments,
+    doses, pulses, radiation and chemotherapy run split: what they read is either the rank's
+    own voxels and cells or global scalars every rank computes alike."""
     if size <= 1:
         return
     kinds = spec.cells.kinds.items() if spec.cells is not None else ()
@@ -23,8 +30,14 @@ def refuse_unsupported(spec, size: int) -> None:
     if other:
         raise MPIError(
             f"cells across MPI ranks are not supported yet for kinds {', '.join(other)}: only "
-            f"{' and '.join(SPLIT_MODELS)} kinds are; run it in one "
+            f"{', '.join(SPLIT_MODELS)} kinds are; run it in one "
             f"process (not under mpirun -n {size})"
+        )
+    recruiting = [n for n, k in kinds if _recruits(k.params)]
+    if recruiting:
+        raise MPIError(
+            f"recruitment of cells across MPI ranks is not supported yet (kinds "
+            f"{', '.join(recruiting)}); run it in one process (not under mpirun -n {size})"
         )
     if spec.therapy.infusions:
         raise MPIError(

@@ -189,6 +189,11 @@ class SlabCells:
         self._owned, self._was_sorted = pop.size, pop.ids_sorted
         self._append(cols)
 
+    @property
+    def owned(self) -> int | None:
+        """Rows of owned cells while copies are appended (they come first), else None."""
+        return self._owned
+
     def drop_halo(self) -> None:
         """Remove the copies appended by :meth:`add_halo` (the owned rows keep their order)."""
         pop = self.population
@@ -258,36 +263,17 @@ def whole_layer(layer, population: Population, counters):
     return view
 
 
-class SlabMechanics:
-    """The mechanics of one rank: the attractants' ghost planes (chemotaxis), copies of the
-    neighbours' cells in, the unchanged step, copies out, then migration. Everything else
-    is the wrapped Mechanics'."""
-
-    clock = "mechanics"
-
-    def __init__(self, mechanics, cells: SlabCells):
-        self.mechanics, self.cells = mechanics, cells
-
-    def __getattr__(self, name):
-        return getattr(self.mechanics, name)
-
-    def __call__(self, sim) -> None:
-        if self.mechanics.sensor is not None:
-            self.mechanics.sensor.refresh()
-        self.cells.add_halo()
-        self.mechanics(sim)
-        self.cells.drop_halo()
-        self.cells.migrate()
-
-
 class SlabPhenotype:
-    """The layer's phenotype step followed by the migration of daughters that left."""
+    """The layer's phenotype step followed by the migration of daughters that left (and the
+    counters of the step)."""
 
     clock = "phenotype"
 
-    def __init__(self, layer, cells: SlabCells):
-        self.layer, self.cells = layer, cells
+    def __init__(self, layer, cells: SlabCells, contacts=None):
+        self.layer, self.cells, self.contacts = layer, cells, contacts
 
     def __call__(self, sim) -> None:
         self.layer.phenotype_step(sim)
         self.cells.migrate()
+        if self.contacts is not None:
+            self.contacts.flush()

@@ -72,7 +72,8 @@ class DistributedSimulation(Simulation):
     def split_cells(self, layer):
         """Keep this rank's cells of ``layer`` and make its steps trade cells with the other
         ranks (:mod:`.cells`); returns the layer's processes to run."""
-        from .cells import SlabCells, SlabMechanics, SlabPhenotype
+        from .cells import SlabCells, SlabPhenotype
+        from .contacts import SlabContacts, SlabStep
 
         mech = layer.mechanics
         width = float(mech.bins.size[2 - self.slabs.axis])  # one bin ≥ interaction distance
@@ -83,10 +84,14 @@ class DistributedSimulation(Simulation):
             from .sensing import GhostSensor
 
             mech.sensor = GhostSensor(self.world, self.slabs, mech.fields, mech.chemotaxis)
-        layer.mechanics = SlabMechanics(mech, cells)
+        contacts = None
+        if layer.rules["mechanics"]:  # contact rules: kills and sums across the faces
+            contacts = SlabContacts(layer, cells)
+            layer.count, layer.any_cells = contacts.count, contacts.any_cells
+            layer.remote_kills = contacts.kills
         layer.daughter_ids = cells.daughter_ids
         self.slab_cells = cells
-        return (layer.processes[0], SlabPhenotype(layer, cells))
+        return (SlabStep(layer, cells, contacts), SlabPhenotype(layer, cells, contacts))
 
     def _counter(self, name: str, value: float):
         """A counter of the whole domain on rank 0 (collective): the sum over the ranks, or
