@@ -27,7 +27,6 @@ import numpy as np
 
 import spatialtumor as st
 from spatialtumor.build import make_backend
-from spatialtumor.mechanics import apply_walls, limit_displacement
 
 try:
     from _common import time_calls
@@ -39,24 +38,10 @@ except ImportError:  # imported as benchmarks.bench_fused
     from benchmarks.bench_transport import DT, build_transport
 
 
-def array_step(mech, step: int) -> None:
-    """The mechanics step as array operations (the path ``move_cells`` replaces)."""
-    pop = mech.population
-    xp = pop.xp
-    dx = mech.velocity(step)
-    dx *= mech.dt
-    dx *= pop["alive"][:, None]
-    limit_displacement(xp, dx, pop["radius"], mech.max_displacement)
-    pos = pop["position"]
-    pos += dx
-    apply_walls(xp, pos, mech.lower, mech.upper, mech.walls)
-    pop.mark_changed()
-
-
 def move_row(backend, n: int, repeats: int) -> dict:
     """ms per mechanics step fused and as arrays at ``n`` cells, and their agreement."""
     runs = {}
-    for name, fn in (("fused", lambda m, s: m.step(s)), ("arrays", array_step)):
+    for name, fn in (("fused", lambda m, s: m.step(s)), ("arrays", lambda m, s: m.array_move(s))):
         _sim, mech, _ = build(backend, n)
         fn(mech, 0)
         runs[name] = backend.asnumpy(mech.population["position"])

@@ -227,37 +227,15 @@ def outer(args) -> None:
         print(head)
         first = None
         for n in ranks:
-            cmd = [
-                mpirun,
-                "-n",
-                str(n),
-                "--oversubscribe",
-                sys.executable,
-                __file__,
-                "--inner",
-                "--mode",
-                mode,
-                "--edge",
-                str(edge),
-                "--steps",
-                str(args.steps),
-                "--lod",
-                str(args.lod),
-                "--explicit",
-                str(args.explicit),
-                "--precision",
-                args.precision,
-            ]
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-            if done.returncode != 0 or not lines:
-                print(f"{mode:6} {n:5d} failed: {(done.stderr or done.stdout).strip()[-300:]}")
+            opts = ["--mode", mode, "--edge", str(edge), "--steps", str(args.steps)]
+            opts += ["--lod", str(args.lod), "--explicit", str(args.explicit)]
+            row = _launch(mpirun, n, [*opts, "--precision", args.precision], env, f"{mode:6}")
+            if row is None:
                 continue
-            row = json.loads(lines[-1])
             rows.append(row)
             t = row["ms_per_step"]
             first = first or t
-            eff = first / (n * t) if mode == "strong" else first / t
+            eff = _efficiency(mode, first, n, t)
             shape = "×".join(str(s) for s in row["shape"])
             x = row["exchange_ms_per_step"]
             print(
@@ -272,6 +250,23 @@ def outer(args) -> None:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
 
+def _launch(mpirun, n: int, opts: list[str], env, label: str) -> dict | None:
+    """One inner run of this script under ``mpirun -n n``: its JSON row (None on failure,
+    printed after ``label``)."""
+    cmd = [mpirun, "-n", str(n), "--oversubscribe", sys.executable, __file__, "--inner", *opts]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines:
+        print(f"{label} {n:5d} failed: {(done.stderr or done.stdout).strip()[-300:]}")
+        return None
+    return json.loads(lines[-1])
+
+
+def _efficiency(mode: str, first: float, n: int, t: float) -> float:
+    """Parallel efficiency against the first row: strong t₁/(n tₙ), weak t₁/tₙ."""
+    return first / (n * t) if mode == "strong" else first / t
+
+
 def _cell_rows(args, mpirun, env, ranks) -> list[dict]:
     """Strong and weak rows of the tumour spheroid, printed as they come."""
     print(
@@ -282,19 +277,15 @@ def _cell_rows(args, mpirun, env, ranks) -> list[dict]:
     for mode, edge in (("strong", args.edge), ("weak", args.weak_edge)):
         first = None
         for n in ranks:
-            cmd = [mpirun, "-n", str(n), "--oversubscribe", sys.executable, __file__, "--inner"]
-            cmd += ["--cells", "--mode", mode, "--edge", str(edge), "--steps", str(args.steps)]
-            cmd += ["--cell-radius", str(args.cell_radius), "--precision", args.precision]
-            done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-            lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-            if done.returncode != 0 or not lines:
-                print(f"{mode:12} {n:5d} failed: {(done.stderr or done.stdout).strip()[-300:]}")
+            opts = ["--cells", "--mode", mode, "--edge", str(edge), "--steps", str(args.steps)]
+            opts += ["--cell-radius", str(args.cell_radius), "--precision", args.precision]
+            row = _launch(mpirun, n, opts, env, f"{mode:12}")
+            if row is None:
                 continue
-            row = json.loads(lines[-1])
             rows.append(row)
             t = row["ms_per_step"]
             first = first or t
-            eff = first / (n * t) if mode == "strong" else first / t
+            eff = _efficiency(mode, first, n, t)
             shape = "×".join(str(s) for s in row["shape"])
             print(
                 f"{row['mode']:12} {n:5d} {shape:>12} {row['cells']:7d} {t:9.2f} "

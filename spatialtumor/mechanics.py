@@ -387,6 +387,12 @@ class Mechanics:
             self.move(step)
             pop.mark_changed()
             return
+        self.array_move(step)
+
+    def array_move(self, step: int) -> None:
+        """The move as array operations: velocities, Euler step, displacement limit, walls
+        (the path of cells that do not walk, and of a sensor across ranks)."""
+        pop = self.population
         xp = pop.xp
         dx = self.velocity(step)
         dx *= self.dt
