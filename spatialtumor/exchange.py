@@ -155,26 +155,18 @@ class CellExchange:
 
 
 # sensing ----------------------------------------------------------------------------------
-def _voxel_ijk(xp, grid, positions):
-    """Voxel (i, j, k) of each position, computed over the whole grid (so a sub-box finds the
-    voxel one process finds) and clipped to the grid's own voxels."""
-    dt = positions.dtype
-    rel = (positions - xp.asarray(grid.global_origin, dtype=dt)) / xp.asarray(
-        grid.spacing, dtype=dt
-    )
-    ijk = xp.floor(rel).astype(xp.int64)
-    n = grid.global_counts_xyz
-    ijk = [xp.clip(ijk[:, a], 0, int(n[a]) - 1) for a in range(3)]
-    if tuple(grid.shape) == tuple(grid.global_shape):
-        return ijk
-    off, m = grid.offset[::-1], grid.counts_xyz
-    return [xp.clip(ijk[a] - off[a], 0, int(m[a]) - 1) for a in range(3)]
-
-
 def sample_voxel(grid, values, positions):
-    """Value of one field (nz, ny, nx) in the voxel holding each position (N, 3) [µm]."""
-    i, j, k = _voxel_ijk(grid.backend.xp, grid, positions)
-    return values[k, j, i]
+    """Value of one field (nz, ny, nx) in the voxel holding each position (N, 3) [µm].
+
+    The voxel is the one the cell's secretion and uptake go to (the voxel bins of
+    :meth:`BinGrid.of_grid`, which multiply by the inverse voxel size): a cell senses the
+    voxel it exchanges with, to the last bit, also on a voxel face; and a domain split over
+    processes finds every cell's voxel in the slab of the process that owns the cell.
+    """
+    from .binning import BinGrid
+
+    b = BinGrid.of_grid(grid).bin_of(grid.backend.xp, positions)
+    return values.reshape(-1)[b]
 
 
 def sample_trilinear(grid, values, positions):

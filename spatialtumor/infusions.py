@@ -147,9 +147,9 @@ class InfusionSpec(CellTherapy, Schedule):
         m = int(voxels.shape[0])
         pick = xp.minimum((u[:, 0] * m).astype(np.int64), m - 1)
         voxel = voxels[pick]
-        nz, ny, nx = grid.shape
+        nz, ny, nx = grid.global_shape
         ijk = xp.stack([voxel % nx, (voxel // nx) % ny, voxel // (nx * ny)], axis=1)
-        lower = xp.asarray(grid.origin, dtype=np.float64)
+        lower = xp.asarray(grid.global_origin, dtype=np.float64)
         spacing = xp.asarray(grid.spacing, dtype=np.float64)
         return lower + (ijk.astype(np.float64) + u[:, 1:]) * spacing
 
@@ -162,15 +162,21 @@ class InfusionSpec(CellTherapy, Schedule):
         grid = layer.fields.grid
         voxels = None
         if self.site != "point":
-            voxels = site_voxels(xp, grid, [self.site], layer.vessels)
+            # the entry voxels of the whole domain, on every rank of a split run alike
+            local = site_voxels(xp, grid, [self.site], layer.vessels).index
+            voxels = sim.gather_indices(local)
             if int(voxels.shape[0]) == 0:
                 raise ValueError(f"therapy.infusions.{table}: site {self.site!r} has no voxels")
 
         def infuse(ctx, events) -> None:
             clock = ctx.sim.clock
             for k in self.due(ctx.step, clock.phenotype_every, clock.dt_diffusion):
-                events.spawn(kind.index, self.positions(xp, ctx, table, k, voxels, grid))
-                layer.count(counter, float(self.cells))
+                # every process draws the whole infusion and keeps the cells it owns
+                positions = self.positions(xp, ctx, table, k, voxels, grid)
+                mine = layer.own_positions(positions)
+                places = np.flatnonzero(ctx.population.backend.asnumpy(mine))
+                events.spawn(kind.index, positions[mine], places.astype(np.int64))
+                layer.count(counter, float(places.size))
 
         return [Rule(infuse, "phenotype", Stage.RECRUIT, f"{self.name} ({name})")]
 

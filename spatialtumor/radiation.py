@@ -198,7 +198,7 @@ class RadiationSpec(CellTherapy, RegionSpec, Schedule):
             ctx.layer.count(fractions, float(m))
             pop = ctx.population
             xp = ctx.xp
-            hit = ctx.layer.living() & self.contains(xp, pop["position"])
+            hit = ctx.layer.own(ctx.layer.living() & self.contains(xp, pop["position"]))
             kind = pop["kind"].astype(np.int64)
             u = ctx.uniform(pop["id"], "radiation", draw + 1)[:, draw]
             dies = hit & (u < -xp.expm1(-m * log_kill[kind]))

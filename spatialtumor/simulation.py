@@ -159,6 +159,11 @@ class Simulation:
         """A whole number summed over the processes sharing the domain (here: ``count``)."""
         return int(count)
 
+    def gather_indices(self, indices):
+        """Increasing int64 indices (device) of the whole domain, from every process's
+        ``indices`` (here: ``indices``)."""
+        return indices
+
     def _write(self) -> None:
         due = [w for w in self.writers.values() if w.due(self)]
         guard = self.guard

@@ -91,6 +91,9 @@ class CarT(CD8):
         rules.append(Rule(self.rest, "phenotype", Stage.STATE, "CAR-T stimulation and memory"))
         return rules
 
+    def phenotype_contacts(self) -> bool:
+        return self.params.reactivation_rate > 0 or super().phenotype_contacts()
+
     # rules ------------------------------------------------------------------------------
     def recognition(self, pop, xp):
         """Recognition ``s``: a ramp of the target's CAR antigen level, 0 for non-targets

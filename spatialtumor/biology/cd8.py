@@ -176,6 +176,9 @@ class CD8(Recruiting, Kind):
         self._suppressor = suppressor_table(layer, p.suppressors)
         return rules
 
+    def phenotype_contacts(self) -> bool:
+        return self._suppressor is not None  # suppressors in contact brake division
+
     def initialise(self, layer, rows) -> None:
         pop = layer.population
         pop["pd1"][rows] = self.params.pd1

@@ -130,18 +130,21 @@ class Dendritic(Recruiting, Kind):
         p = self.params
         pop = ctx.population
         xp = ctx.xp
+        layer = ctx.layer
         mine = pop["alive"] & (pop["kind"] == self.index)
         u = ctx.uniform(pop["id"], "lifespan", 2)
         exiting = mine & (pop["state"] == MATURE) & (u[:, 0] < -math.expm1(-p.exit_rate * ctx.dt))
         exiting = events.remove(exiting)
         events.remove(mine & (u[:, 1] < -math.expm1(-ctx.dt / p.lifespan)))
-        order = ctx.layer.id_order()
-        delivered = xp.where(exiting, pop["antigen_load"], 0.0)
-        load = float(xp.sum(delivered if order is None else delivered[order]))
-        ctx.layer.count(f"{self.name}_exited", exiting)
-        ctx.layer.count(f"{self.name}_antigen_delivered", load)
+        rows = xp.nonzero(exiting)[0]
+        loads = pop["antigen_load"][rows]
+        layer.count(f"{self.name}_exited", exiting)
+        layer.count(f"{self.name}_antigen_delivered", loads, rows)
+        # the lymph node receives the load of every exiting cell of the domain, summed in
+        # id order (so a domain split over processes delivers the same number)
+        load = layer.sum_by_id(pop["id"][rows], loads)
         if p.lymph_node is not None and load > 0:
-            ctx.layer.compartments[p.lymph_node].deliver("antigen", load)
+            layer.compartments[p.lymph_node].deliver("antigen", load)
 
     def observables(self, layer) -> list[Observable]:
         pop = layer.population

@@ -146,14 +146,16 @@ class Macrophage(Recruiting, Kind):
         layer = ctx.layer
         pop = ctx.population
         xp = ctx.xp
-        m1 = xp.nonzero(pop["alive"] & (pop["kind"] == self.index) & (pop["state"] == M1))[0]
-        if int(m1.shape[0]) == 0:
+        mine = layer.own(pop["alive"] & (pop["kind"] == self.index) & (pop["state"] == M1))
+        m1 = xp.nonzero(mine)[0]
+        split = layer.remote_kills is not None  # targets may be other processes' cells
+        if int(m1.shape[0]) == 0 and not split:
             return
         living = layer.living()
         dead = (pop["alive"] & ~living).astype(np.float64)
         kw = dict(contact_full=p.contact_full, contact_max=p.contact_max)
         if p.phagocytosis_rate > 0:
-            _, eaten = strike(
+            eaters, eaten = strike(
                 ctx,
                 m1,
                 dead,
@@ -162,7 +164,12 @@ class Macrophage(Recruiting, Kind):
                 buffers=self._buffers[0],
                 **kw,
             )
-            if int(eaten.shape[0]):
+            if split:  # decided by the owners of the eaten cells (collective)
+                ok = xp.ones(int(eaters.shape[0]), dtype=bool)
+                ids = pop["id"][eaters]
+                done = layer.remote_kills(ctx, eaters, eaten, ids, ok, self.name, eat=True)
+                layer.count(f"{self.name}_eaten", done)
+            elif int(eaten.shape[0]):
                 gone = xp.zeros(pop.size, dtype=bool)
                 gone[eaten] = True
                 pop.kill(gone)  # the row goes at the next compaction
@@ -179,7 +186,12 @@ class Macrophage(Recruiting, Kind):
                 buffers=self._buffers[1],
                 **kw,
             )
-            if int(victims.shape[0]):
+            if split:
+                ok = xp.ones(int(killers.shape[0]), dtype=bool)
+                ids = pop["id"][killers]
+                done = layer.remote_kills(ctx, killers, victims, ids, ok, self.name)
+                layer.count(f"{self.name}_kills", done)
+            elif int(victims.shape[0]):
                 done = layer.kill(ctx, victims, killers=killers, cause=self.name)
                 layer.count(f"{self.name}_kills", done)
 

@@ -99,7 +99,7 @@ class Treg(Recruiting, Kind):
             return
         theta = pop["ctla4_bound"].astype(np.float64)
         dying = mine & (u < -xp.expm1(-(1.0 / p.lifespan + p.depletion_rate * theta) * ctx.dt))
-        events.remove(dying)
+        dying = events.remove(dying)
         ctx.layer.count(f"{self.name}_depleted", dying & (u >= natural))
 
     def observables(self, layer) -> list[Observable]:

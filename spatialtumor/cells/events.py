@@ -16,6 +16,15 @@ once (see ``CellLayer.kill``), so nothing structural is pending between phenotyp
 and checkpoints need no event buffers.
 Buffers are preallocated to the population's capacity and grow with it; spawned cells go to
 a preallocated buffer that doubles when full (``overflowed`` counts those growths).
+
+Each spawned cell carries an order key ``(rule, call, place)``: the rule that spawned it in
+the step's rule order, the rule's spawn call, and its place in that call (its rank in the
+call by default). One process numbers new cells in record order, which is key order; cells
+split over ranks are numbered in the key order of all ranks' spawns.
+
+While ``owned`` is set (cells split over ranks, with copies of the neighbours' cells in the
+rows ``[owned:]``), events are recorded on the own rows only, so a rule acting on every row
+leaves the copies alone and counts what it did to its own cells.
 """
 
 from __future__ import annotations
@@ -37,8 +46,14 @@ class Events:
         self._spawn_capacity = max(1, int(spawn_capacity))
         self._spawn_position = xp.zeros((self._spawn_capacity, 3), dtype=np.float64)
         self._spawn_kind = xp.zeros(self._spawn_capacity, dtype=np.int16)
+        self._spawn_key = np.zeros((self._spawn_capacity, 3), dtype=np.int64)
         self.spawned = 0
         self.overflowed = 0
+        #: rows ``[:owned]`` may take events (None: every row), see the module text
+        self.owned: int | None = None
+        #: the spawning rule's place in the step's rule order, and its spawn calls so far
+        self.rule = 0
+        self.calls = 0
 
     def _ensure(self) -> None:
         pop = self.population
@@ -68,10 +83,17 @@ class Events:
         self._ensure()
         return self._remove[: self.population.size]
 
+    def _own(self, mask):
+        if self.owned is None:
+            return mask
+        xp = self.population.xp
+        return mask & (xp.arange(self.population.size) < self.owned)
+
     @property
     def free(self):
-        """Rows without an event yet (new state, division or removal)."""
-        return (self.new_state < 0) & ~self.dividing & ~self.removing
+        """Rows without an event yet (new state, division or removal); only own rows
+        while :attr:`owned` is set."""
+        return self._own((self.new_state < 0) & ~self.dividing & ~self.removing)
 
     # recording ---------------------------------------------------------------------------
     def change_state(self, mask, code):
@@ -95,14 +117,18 @@ class Events:
     def remove(self, mask):
         """Record removals of rows in ``mask`` (applied at the end of the phenotype step)."""
         xp = self.population.xp
-        take = xp.asarray(mask, dtype=bool) & ~self.removing & ~self.dividing
+        take = self._own(xp.asarray(mask, dtype=bool) & ~self.removing & ~self.dividing)
         self.removing[...] |= take
         return take
 
-    def spawn(self, kind: int, positions) -> None:
-        """Record new cells of kind code ``kind`` at ``positions`` (M, 3) [µm]."""
+    def spawn(self, kind: int, positions, places=None) -> None:
+        """Record new cells of kind code ``kind`` at ``positions`` (M, 3) [µm]; ``places``
+        (M,) int64 host array, increasing: their places in this call's one-process order
+        (default ``0 … M−1``). Every call counts, empty or not (see the module text)."""
         xp = self.population.xp
         m = int(positions.shape[0])
+        call = self.calls
+        self.calls += 1
         if m == 0:
             return
         need = self.spawned + m
@@ -110,14 +136,27 @@ class Events:
             cap = max(need, 2 * self._spawn_capacity)
             pos = xp.zeros((cap, 3), dtype=np.float64)
             kin = xp.zeros(cap, dtype=np.int16)
+            key = np.zeros((cap, 3), dtype=np.int64)
             pos[: self.spawned] = self._spawn_position[: self.spawned]
             kin[: self.spawned] = self._spawn_kind[: self.spawned]
-            self._spawn_position, self._spawn_kind = pos, kin
+            key[: self.spawned] = self._spawn_key[: self.spawned]
+            self._spawn_position, self._spawn_kind, self._spawn_key = pos, kin, key
             self._spawn_capacity = cap
             self.overflowed += 1
         self._spawn_position[self.spawned : need] = xp.asarray(positions, dtype=np.float64)
         self._spawn_kind[self.spawned : need] = kind
+        key = self._spawn_key[self.spawned : need]
+        key[:, 0], key[:, 1] = self.rule, call
+        key[:, 2] = np.arange(m, dtype=np.int64) if places is None else places
         self.spawned = need
+
+    def start_rule(self, index: int) -> None:
+        """The rule at ``index`` of the step's rule order records next (spawn keys)."""
+        self.rule, self.calls = int(index), 0
+
+    def spawn_keys(self) -> np.ndarray:
+        """(M, 3) int64 host order keys ``(rule, call, place)`` of the recorded spawns."""
+        return self._spawn_key[: self.spawned]
 
     def spawns(self):
         """``(positions (M, 3), kind (M,))`` recorded since the last reset (views)."""
@@ -125,9 +164,14 @@ class Events:
 
     @property
     def structural(self) -> bool:
-        """Whether divisions, removals or spawns are pending (a device→host read)."""
+        """Whether divisions, removals or spawns are pending, or rows of dead cells wait for
+        the compaction (cells eaten or killed at once since the last one; a device→host
+        read). The compaction then runs at every phenotype step that has any of them,
+        whoever holds the rows, so a domain split over processes keeps the same rows."""
         xp = self.population.xp
-        return self.spawned > 0 or bool(xp.any(self.dividing) | xp.any(self.removing))
+        n = self.population.size
+        dead = ~xp.all(self.population["alive"]) if n else False
+        return self.spawned > 0 or bool(xp.any(self.dividing) | xp.any(self.removing) | dead)
 
     def clear_states(self) -> None:
         self.new_state[...] = NO_STATE

@@ -279,6 +279,12 @@ class Kind:
         partners among ``kinds`` (the mechanics bins are made at least this large)."""
         return 0.0
 
+    def phenotype_contacts(self) -> bool:
+        """Whether a phenotype-clock rule of this kind searches partners in contact (asked
+        after :meth:`rules`; a domain split over processes then copies the cells near its
+        faces for the phenotype rules too)."""
+        return False
+
     def cycling(self, ctx: StepContext) -> Any:
         """(N,) float64 in [0, 1] over every in-use row: how far each cell of this kind is
         in the cell cycle now (its division rate over its largest one; 0 for other rows),

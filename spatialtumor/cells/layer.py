@@ -159,6 +159,7 @@ class CellLayer:
             for c in k.columns:
                 population.add_column(c.name, c.dtype, c.shape, c.fill, owner=k.name, units=c.units)
         self.events = Events(population)
+        self.events.owned = None
         xp = population.xp
         self.slots = state_slots(population.kinds)
         living = np.zeros((len(self.kinds), self.slots), dtype=bool)
@@ -183,14 +184,32 @@ class CellLayer:
         #: ``f(mother ids) -> daughter ids`` where the ids are not the population's own
         #: counter (cells split over ranks; called at every phenotype step); None in one process
         self.daughter_ids = None
-        #: rows ``[:owned]`` are the process's own cells, the rest copies of other processes'
-        #: cells near its faces (cells split over ranks); None: every row is its own
-        self.owned: int | None = None
+        #: ``f(keys (M, 3) int64) -> ids`` of the spawned cells where the ids are not the
+        #: population's own counter (cells split over ranks; called at every phenotype step)
+        self.spawn_ids = None
+        #: ``f(ids, values) -> float`` the sum over the cells of every process sharing the
+        #: domain, in id order (cells split over ranks); None in one process
+        self.sum_over_all = None
+        #: ``f(positions) -> bool mask`` of the positions whose cells this process owns
+        #: (cells split over ranks); None: every position is its own
+        self.owns = None
         #: ``f() -> bool`` whether any process sharing the domain has cells (None: this one)
         self.any_cells = None
-        #: ``f(ctx, rows, targets, ids, hit, cause) -> killed`` deciding kills whose targets
-        #: may be other processes' cells (see ``attach_and_kill``); None in one process
+        #: ``f(ctx, rows, targets, ids, hit, cause, eat=False) -> killed`` deciding kills
+        #: (or, with ``eat``, the eating of dead cells) whose targets may be other processes'
+        #: cells (see ``attach_and_kill``); None in one process
         self.remote_kills = None
+
+    @property
+    def owned(self) -> int | None:
+        """Rows ``[:owned]`` are the process's own cells, the rest copies of other
+        processes' cells near its faces (cells split over ranks); None: every row is its
+        own. Only own rows take events (:attr:`Events.owned`)."""
+        return self.events.owned
+
+    @owned.setter
+    def owned(self, rows: int | None) -> None:
+        self.events.owned = rows
 
     def _order(self, rules: Sequence[Rule], owner: int) -> None:
         for ri, rule in enumerate(rules):
@@ -238,6 +257,22 @@ class CellLayer:
         if shared:
             self.shared_counters.add(name)
 
+    def own_positions(self, positions):
+        """Bool mask of the ``positions`` (M, 3) [µm] whose cells are this process's."""
+        if self.owns is None:
+            return self.population.xp.ones(int(positions.shape[0]), dtype=bool)
+        return self.owns(positions)
+
+    def sum_by_id(self, ids, values) -> float:
+        """Σ ``values`` over the cells ``ids`` (this process's, one value each) and, when
+        cells are split over processes, those of every process: in id order, so its
+        rounding is that of one process (host float, the same on every process)."""
+        if self.sum_over_all is not None:
+            return self.sum_over_all(ids, values)
+        xp = self.population.xp
+        values = xp.asarray(values, dtype=np.float64)
+        return float(xp.sum(values[xp.argsort(ids, kind="stable")]))
+
     def id_order(self):
         """Rows in id order, or None when they already are (see ``Neighbours.id_order``)."""
         return self.neighbours.id_order()
@@ -262,8 +297,9 @@ class CellLayer:
         self.step = sim.step_index
         events = self.events
         empty = self.population.size == 0 if self.any_cells is None else not self.any_cells()
-        for rule in self.rules[clock]:
+        for i, rule in enumerate(self.rules[clock]):
             if not empty or rule.stage == Stage.RECRUIT:  # new cells may enter an empty tissue
+                events.start_rule(i)
                 rule(ctx, events)
         return ctx
 
@@ -280,6 +316,12 @@ class CellLayer:
                 self.mechanics(sim)
 
     def phenotype_step(self, sim) -> None:
+        ctx = self.phenotype_rules(sim)
+        with part(sim.timer, "phenotype step: divisions, removals, new cells"):
+            self.apply_structure(ctx)
+
+    def phenotype_rules(self, sim) -> StepContext:
+        """The first part of a phenotype step: ages, rules, state changes (no rows move)."""
         pop = self.population
         dt = float(sim.clock.dt_phenotype)
         self.step = sim.step_index
@@ -289,8 +331,7 @@ class CellLayer:
         with part(sim.timer, "phenotype step: rules"):
             ctx = self._run(sim, "phenotype", dt)
             self.apply_states(sim.step_index)
-        with part(sim.timer, "phenotype step: divisions, removals, new cells"):
-            self.apply_structure(ctx)
+        return ctx
 
     # applying events -------------------------------------------------------------------
     def apply_states(self, step: int = 0) -> None:
@@ -329,13 +370,17 @@ class CellLayer:
         keep = pop["alive"] & ~events.removing
         positions, kinds = events.spawns()
         positions, kinds = positions.copy(), kinds.copy()
+        new_ids = None if self.spawn_ids is None else self.spawn_ids(events.spawn_keys().copy())
         events.reset()
         pop.rebuild(keep, daughters)
         m = int(positions.shape[0])
         if m:
             radius = xp.asarray([k.radius for k in pop.kinds], dtype=pop.specs["radius"][0])
             first = pop.size
-            pop.append({"position": positions, "kind": kinds, "radius": radius[kinds]})
+            new = {"position": positions, "kind": kinds, "radius": radius[kinds]}
+            if new_ids is not None:
+                new["id"] = new_ids
+            pop.append(new)
             rows = xp.arange(first, first + m, dtype=np.int64)
             pop["state_step"][rows] = ctx.step
             for k in self.kinds:

@@ -24,10 +24,16 @@ def entry_mask(grid, sites, vessels=None) -> np.ndarray:
     """(nz, ny, nx) bool host mask of the entry voxels named by ``sites``.
 
     ``sites`` holds "boundary" (every outer voxel), face names ("x_min" … "z_max") and
-    "vessels" (the scenario's vessel voxels, ``vessels`` a mask).
+    "vessels" (the scenario's vessel voxels, ``vessels`` a mask). On a sub-box of a larger
+    grid (a rank's slab) the faces are those of the whole domain that the box touches.
     """
     nz, ny, nx = grid.shape
     mask = np.zeros((nz, ny, nx), dtype=bool)
+    offset = getattr(grid, "offset", (0, 0, 0))
+    whole = getattr(grid, "global_shape", grid.shape)
+    reaches = {  # (touches the min face, touches the max face) per axis
+        a: (offset[i] == 0, offset[i] + grid.shape[i] == whole[i]) for i, a in enumerate("zyx")
+    }
     for s in sites:
         if s == "boundary":
             s_faces = FACES
@@ -39,6 +45,8 @@ def entry_mask(grid, sites, vessels=None) -> np.ndarray:
             s_faces = (s,)
         for f in s_faces:
             axis, side = f.split("_")
+            if not reaches[axis][side == "max"]:
+                continue
             index = 0 if side == "min" else -1
             if axis == "x":
                 mask[:, :, index] = True
@@ -72,7 +80,9 @@ def poisson_counts(xp, u, mean, mean_max: float):
     return k
 
 
-def recruit(ctx, events, kind: int, sites, rate: float, signal=None, half: float = 1.0) -> int:
+def recruit(
+    ctx, events, kind: int, sites, rate: float, signal=None, half: float = 1.0, entries=None
+) -> int:
     """Record new cells of kind code ``kind`` entering at ``sites`` (flat voxel indices).
 
     Parameters
@@ -80,55 +90,90 @@ def recruit(ctx, events, kind: int, sites, rate: float, signal=None, half: float
     ctx : StepContext of the phenotype step
     events : the layer's Events
     kind : kind code of the new cells
-    sites : (M,) int64 device array of entry voxels
+    sites : (M,) int64 device array of entry voxels, or :class:`EntrySites`
     rate : total rate at saturating signals [cells/min]
     signal : field name modulating the rate by ``c/(K + c)``, a list of
         ``(field, K)`` pairs whose factors multiply, or None
     half : K [field units] of a single ``signal``
+    entries : entry voxels of the whole domain (default: ``sites`` holds them all)
 
     Returns
     -------
     number of cells recorded (host int)
     """
     xp = ctx.xp
-    m = int(sites.shape[0])
-    if m == 0 or rate <= 0:
-        return 0
     grid = ctx.fields.grid
-    lam = xp.full(m, rate / m, dtype=np.float64)
+    if not isinstance(sites, EntrySites):
+        sites = EntrySites.of(xp, grid, sites)
+    m = int(sites.local.shape[0])
+    whole = sites.total if entries is None else int(entries)
+    if whole == 0 or rate <= 0:
+        return 0
+    every = rate / whole  # [cells/min] per entry voxel of the whole domain
     signals = [(signal, half)] if isinstance(signal, str) else list(signal or ())
+    lam = xp.full(m, every, dtype=np.float64)
     for field, k in signals:
-        c = ctx.fields[field].reshape(-1)[sites].astype(np.float64)
+        c = ctx.fields[field].reshape(-1)[sites.local].astype(np.float64)
         c = xp.maximum(c, 0.0)
         lam = lam * c / (k + c)
-    # keys hold the voxel and the kind, so kinds entering at one voxel draw independently
-    key = sites.astype(np.int64) * 128 + int(kind)
+    # keys hold the voxel of the whole grid and the kind, so kinds entering at one voxel
+    # draw independently, and a voxel draws alike however the domain is split
+    key = sites.index * 128 + int(kind)
     u = ctx.uniform(key, "recruitment")
-    n = poisson_counts(xp, u, lam * ctx.dt, rate / m * ctx.dt)
+    n = poisson_counts(xp, u, lam * ctx.dt, every * ctx.dt)
     total = int(xp.sum(n))
     if total == 0:
+        events.spawn(kind, xp.zeros((0, 3), dtype=np.float64))
         return 0
     ends = xp.cumsum(n)
     which = xp.searchsorted(ends, xp.arange(total, dtype=np.int64), side="right")
     rank = xp.arange(total, dtype=np.int64) - (ends[which] - n[which])
-    voxel = sites[which]
-    key = ((voxel << RANK_BITS) + rank) * 128 + int(kind)
-    uu = ctx.uniform(key, "recruitment_position", 3)
-    nz, ny, nx = grid.shape
+    voxel = sites.index[which]
+    place = (voxel << RANK_BITS) + rank
+    uu = ctx.uniform(place * 128 + int(kind), "recruitment_position", 3)
+    nz, ny, nx = grid.global_shape
     i = voxel % nx
     j = (voxel // nx) % ny
     k = voxel // (nx * ny)
     ijk = xp.stack([i, j, k], axis=1).astype(np.float64)
-    lower = xp.asarray(grid.origin, dtype=np.float64)
+    lower = xp.asarray(grid.global_origin, dtype=np.float64)
     spacing = xp.asarray(grid.spacing, dtype=np.float64)
     positions = lower + (ijk + uu) * spacing
-    events.spawn(kind, positions)
+    events.spawn(kind, positions, ctx.population.backend.asnumpy(place).astype(np.int64))
     return total
 
 
-def site_voxels(xp, grid, sites, vessels=None):
-    """Flat indices (int64, device) of the entry voxels named by ``sites``."""
-    return xp.asarray(np.flatnonzero(entry_mask(grid, sites, vessels).ravel()), dtype=np.int64)
+class EntrySites:
+    """Entry voxels of a grid (or of a rank's slab of the whole grid).
+
+    Attributes
+    ----------
+    local : (M,) int64 device — flat indices into the grid's own voxels
+    index : (M,) int64 device — the same voxels' flat indices in the whole grid (increasing)
+    total : entry voxels of this grid (the whole domain's count is the caller's to sum)
+    """
+
+    def __init__(self, local, index):
+        self.local, self.index = local, index
+        self.total = int(local.shape[0])
+
+    @classmethod
+    def of(cls, xp, grid, local):
+        """Sites from flat indices ``local`` (int64, device) into ``grid``'s voxels."""
+        local = xp.asarray(local, dtype=np.int64)
+        nz, ny, nx = grid.shape
+        if tuple(grid.shape) == tuple(grid.global_shape):
+            return cls(local, local)
+        kz, jy, ix = grid.offset
+        _gz, gy, gx = grid.global_shape
+        k, j, i = local // (nx * ny) + kz, (local // nx) % ny + jy, local % nx + ix
+        return cls(local, (k * gy + j) * gx + i)
+
+
+def site_voxels(xp, grid, sites, vessels=None) -> EntrySites:
+    """The entry voxels named by ``sites`` (:class:`EntrySites`)."""
+    local = np.flatnonzero(entry_mask(grid, sites, vessels).ravel())
+    return EntrySites.of(xp, grid, xp.asarray(local, dtype=np.int64))
 
 
 class RecruitmentParams(BaseModel):
@@ -179,6 +224,7 @@ class Recruiting:
         self._sites = site_voxels(
             layer.population.xp, layer.fields.grid, p.recruitment_sites, layer.vessels
         )
+        self._entries = None
         if not (p.recruitment_rate > 0 if enabled is None else enabled):
             return None
         layer.add_counter(f"{self.name}_recruited", f"{self.name}: recruited per interval", "cells")
@@ -196,13 +242,17 @@ class Recruiting:
         return [(p.recruitment_field, p.recruitment_half_saturation)]
 
     def recruit(self, ctx, events) -> None:
+        sites = self._sites
+        if self._entries is None:  # entry voxels of the whole domain (summed over ranks)
+            self._entries = ctx.sim.total(sites.total)
         n = recruit(
             ctx,
             events,
             self.index,
-            self._sites,
+            sites,
             self.recruitment_rate(ctx),
             self.recruitment_signals(),
+            entries=self._entries,
         )
         if n:
             ctx.layer.count(f"{self.name}_recruited", float(n))

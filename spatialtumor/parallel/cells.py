@@ -218,6 +218,34 @@ class SlabCells:
         pop.next_id += int(everyone.size)
         return pop.xp.asarray(ids.astype(np.int64))
 
+    def spawn_ids(self, keys: np.ndarray):
+        """Ids of this rank's spawned cells with order keys ``keys`` ((M, 3) int64, see
+        :class:`~spatialtumor.cells.events.Events`), as one process numbers them: the spawns
+        of all ranks in key order, after the daughters (collective)."""
+        pop = self.population
+        comm = self.world.comm
+        mine = np.ascontiguousarray(keys, dtype=np.int64).reshape(-1, 3)
+        counts = np.array(comm.allgather(int(mine.shape[0])), dtype=np.int64)
+        total = int(counts.sum())
+        if total == 0:
+            return pop.xp.zeros(0, dtype=np.int64)
+        everyone = np.empty((total, 3), dtype=np.int64)
+        comm.Allgatherv(mine, [everyone, counts * 3])
+        order = np.lexsort((everyone[:, 2], everyone[:, 1], everyone[:, 0]))
+        place = np.empty(total, dtype=np.int64)
+        place[order] = np.arange(total, dtype=np.int64)
+        start = int(counts[: self.world.rank].sum())
+        ids = pop.next_id + place[start : start + mine.shape[0]]
+        pop.next_id += total
+        return pop.xp.asarray(ids)
+
+    def owns(self, positions):
+        """Device bool mask of the ``positions`` (M, 3) [µm] in this rank's slab."""
+        xp = self.population.xp
+        if int(positions.shape[0]) == 0:
+            return xp.zeros(0, dtype=bool)
+        return xp.asarray(self.owner(positions) == self.world.rank)
+
     def gather(self, backend) -> Population | None:
         """The whole population on rank 0 in id order (the rows of one process), on the host
         ``backend``; None elsewhere (collective)."""
@@ -264,16 +292,30 @@ def whole_layer(layer, population: Population, counters):
 
 
 class SlabPhenotype:
-    """The layer's phenotype step followed by the migration of daughters that left (and the
-    counters of the step)."""
+    """The layer's phenotype step followed by the migration of daughters and new cells that
+    left (and the counters of the step). With ``halo`` (a phenotype rule searches contacts)
+    the rules run with copies of the neighbours' cells near the faces, as on the mechanics
+    clock; the copies go before divisions, removals and new cells."""
 
     clock = "phenotype"
 
-    def __init__(self, layer, cells: SlabCells, contacts=None):
+    def __init__(self, layer, cells: SlabCells, contacts=None, halo: bool = False):
         self.layer, self.cells, self.contacts = layer, cells, contacts
+        self.halo = bool(halo)
 
     def __call__(self, sim) -> None:
-        self.layer.phenotype_step(sim)
-        self.cells.migrate()
+        layer, cells = self.layer, self.cells
+        if self.halo:
+            cells.add_halo()
+            layer.owned = cells.owned
+            try:
+                ctx = layer.phenotype_rules(sim)
+            finally:
+                layer.owned = None
+            cells.drop_halo()
+            layer.apply_structure(ctx)
+        else:
+            layer.phenotype_step(sim)
+        cells.migrate()
         if self.contacts is not None:
             self.contacts.flush()

@@ -34,9 +34,10 @@ class SlabContacts:
         own = pop.size if self.layer.owned is None else self.layer.owned
         return bool(self.world.comm.allreduce(int(own)))
 
-    def kills(self, ctx, rows, targets, ids, hit, cause: str):
-        """Which of the attached killers ``rows`` (with ``targets`` rows, ``ids`` and
-        successful draws ``hit``) are credited with a kill (collective)."""
+    def kills(self, ctx, rows, targets, ids, hit, cause: str, eat: bool = False):
+        """Which of the killers ``rows`` (with ``targets`` rows, ``ids`` and successful
+        draws ``hit``) are credited with a kill, or with eating a dead cell when ``eat``
+        (collective)."""
         layer = self.layer
         pop = layer.population
         xp, be = pop.xp, pop.backend
@@ -58,9 +59,20 @@ class SlabContacts:
         first[1:] = pairs[0][order][1:] != pairs[0][order][:-1]
         win = order[first]
         took = np.zeros(src.size, dtype=bool)
+        gone = np.zeros(0, dtype=np.int64)
         if win.size:
             trows = layer.neighbours.rows_of(xp.asarray(pairs[0][win]))
-            took[win] = to_wire(be, layer.kill(ctx, trows, cause=cause))
+            if eat:  # the row goes at the next compaction, as in one process
+                dead = xp.zeros(pop.size, dtype=bool)
+                dead[trows] = True
+                pop.kill(dead)
+                took[win] = True
+            else:
+                took[win] = to_wire(be, layer.kill(ctx, trows, cause=cause))
+            # targets that left at once (eaten, or killed without a dead state)
+            left = took[win] & ~to_wire(be, pop["alive"][trows]).astype(bool)
+            gone = pairs[0][win][left]
+        self._forget(gone)
         back = comm.alltoall([took[src == r] for r in range(size)])
         credited = np.zeros(tid.size, dtype=bool)
         for r in range(size):
@@ -68,6 +80,40 @@ class SlabContacts:
         killed = xp.zeros(int(rows.shape[0]), dtype=bool)
         killed[cand] = xp.asarray(credited)
         return killed
+
+    def _forget(self, gone: np.ndarray) -> None:
+        """Clear ``alive`` of the copies of cells that their owners removed at once this
+        step (ids ``gone``, every rank's), so the later rules and the move of this step see
+        them gone, as one process does (collective)."""
+        layer = self.layer
+        pop = layer.population
+        comm = self.world.comm
+        counts = np.array(comm.allgather(int(gone.size)), dtype=np.int64)
+        if not counts.sum():
+            return
+        everyone = np.empty(int(counts.sum()), dtype=np.int64)
+        comm.Allgatherv(np.ascontiguousarray(gone, dtype=np.int64), [everyone, counts])
+        if layer.owned is None or pop.size == layer.owned:
+            return
+        xp = pop.xp
+        rows = layer.neighbours.rows_of(xp.asarray(everyone))
+        rows = rows[rows >= layer.owned]
+        if int(rows.shape[0]):
+            mask = xp.zeros(pop.size, dtype=bool)
+            mask[rows] = True
+            pop.kill(mask)
+
+    def sum_over_all(self, ids, values) -> float:
+        """Σ ``values`` over the cells ``ids`` of every rank, in id order (collective; the
+        same float on every rank)."""
+        be = self.layer.population.backend
+        ids = to_wire(be, ids).astype(np.int64)
+        values = to_wire(be, values).astype(np.float64)
+        got = self.world.comm.allgather((ids, values))
+        ids = np.concatenate([g[0] for g in got])
+        values = np.concatenate([g[1] for g in got])
+        xp = self.layer.population.xp
+        return float(xp.sum(xp.asarray(values[np.argsort(ids, kind="stable")])))
 
     def count(self, name: str, amount, rows=None) -> None:
         """The layer's ``count``; a sum over rows waits for :meth:`flush`."""

@@ -84,14 +84,21 @@ class DistributedSimulation(Simulation):
             from .sensing import GhostSensor
 
             mech.sensor = GhostSensor(self.world, self.slabs, mech.fields, mech.chemotaxis)
-        contacts = None
-        if layer.rules["mechanics"]:  # contact rules: kills and sums across the faces
-            contacts = SlabContacts(layer, cells)
-            layer.count, layer.any_cells = contacts.count, contacts.any_cells
-            layer.remote_kills = contacts.kills
-        layer.daughter_ids = cells.daughter_ids
+        # kills, sums over cells and rules across the faces
+        contacts = SlabContacts(layer, cells)
+        layer.count, layer.any_cells = contacts.count, contacts.any_cells
+        layer.remote_kills, layer.sum_over_all = contacts.kills, contacts.sum_over_all
+        layer.daughter_ids, layer.spawn_ids, layer.owns = (
+            cells.daughter_ids,
+            cells.spawn_ids,
+            cells.owns,
+        )
         self.slab_cells = cells
-        return (SlabStep(layer, cells, contacts), SlabPhenotype(layer, cells, contacts))
+        halo = any(k.phenotype_contacts() for k in layer.kinds)
+        return (
+            SlabStep(layer, cells, contacts),
+            SlabPhenotype(layer, cells, contacts, halo=halo),
+        )
 
     def _counter(self, name: str, value: float):
         """A counter of the whole domain on rank 0 (collective): the sum over the ranks, or
@@ -120,6 +127,19 @@ class DistributedSimulation(Simulation):
     def total(self, count: int) -> int:
         """``count`` summed over the ranks (exact: integers; collective)."""
         return int(self.world.comm.allreduce(int(count)))
+
+    def gather_indices(self, indices):
+        """Every rank's increasing ``indices`` (int64, device) of the whole domain, merged in
+        increasing order, on every rank (collective)."""
+        from .wire import to_wire
+
+        comm = self.world.comm
+        mine = to_wire(self.backend, indices).astype(np.int64)
+        counts = np.array(comm.allgather(int(mine.size)), dtype=np.int64)
+        everyone = np.empty(int(counts.sum()), dtype=np.int64)
+        comm.Allgatherv(mine, [everyone, counts])
+        everyone.sort()
+        return self.backend.xp.asarray(everyone)
 
     @property
     def field_slice(self) -> tuple[slice, ...]:

@@ -25,19 +25,6 @@ def _last_error(done) -> str:
 
 
 @needs_mpi
-def test_immune_cells_are_refused_over_ranks(tmp_path):
-    args = ["run", "immune_surveillance", "--backend", "numpy", "--out", tmp_path / "r"]
-    done = spatialtumor(args, 2)
-    assert done.returncode == 2
-    line = _last_error(done)
-    assert len(_errors(done)) == 1  # rank 0's
-    # CD8 T cells run split (tests/parallel/test_mpi_immune.py); dendritic cells do not
-    assert "cells across MPI ranks are not supported yet for kinds dc (dendritic)" in line
-    assert "t8 (cd8)" not in line and "(chemotaxis)" not in line
-    assert not (tmp_path / "r").exists()
-
-
-@needs_mpi
 def test_too_many_ranks_for_the_grid(tmp_path):
     tiny = ["--set", "grid.nx=3", "--set", "grid.ny=3", "--set", "grid.nz=3"]
     done = spatialtumor(["run", "diffusion", "--backend", "numpy", *tiny], 4)

@@ -10,7 +10,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from _mpirun import needs_mpi, spatialtumor
+from _mpirun import needs_mpi
 from test_mpi_cells import assert_same_run, run
 
 pytestmark = needs_mpi
@@ -152,10 +152,3 @@ def test_kill_across_a_face(tmp_path, ranks):
     assert np.all(c["state"][tumour] != 0)  # all three targets were killed
     kills = dict(zip(c["id"][~tumour], c["kills"][~tumour], strict=True))
     assert kills == {1: 1, 3: 1, 4: 0, 6: 1}  # of the two on one target, id 3 is credited
-
-
-def test_recruitment_is_refused_on_ranks():
-    done = spatialtumor(["run", "nk_surveillance", "--backend", "numpy"], 2)
-    assert done.returncode == 2
-    line = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")][0]
-    assert "recruitment of cells across MPI ranks is not supported yet" in line

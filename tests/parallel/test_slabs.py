@@ -73,34 +73,6 @@ def test_world_without_mpi4py(monkeypatch):
         world({"PMI_SIZE": "3"})
 
 
-@pytest.mark.parametrize(
-    "extra",
-    [
-        ['vessels=[{ shape = "random", fraction = 0.01, seed = 1 }]'],
-        ['compartments.plasma={ model = "antibody_pk" }'],
-        ['therapy.pulses=[{ field = "oxygen", amount = 1.0, at = 1.0, duration = 1.0 }]'],
-    ],
-)
-def test_vessels_compartments_and_pulses_split(extra):
-    from spatialtumor.parallel.build import refuse_unsupported
-    from spatialtumor.scenario import load_scenario
-
-    spec = load_scenario("diffusion", extra).spec
-    refuse_unsupported(spec, 1)
-    refuse_unsupported(spec, 2)  # nothing refused
-
-
-def test_infusions_of_cells_are_refused_over_ranks():
-    from spatialtumor.parallel.build import refuse_unsupported
-    from spatialtumor.scenario import load_scenario
-
-    infusion = 'therapy.infusions=[{ kind = "tumour", cells = 5, at = 6.0, site = "boundary" }]'
-    spec = load_scenario("spheroid", [infusion]).spec
-    refuse_unsupported(spec, 1)  # one process runs everything
-    with pytest.raises(MPIError, match="therapy infusions across MPI ranks are not supported yet"):
-        refuse_unsupported(spec, 2)
-
-
 @pytest.mark.parametrize("split", ["z", "y", "x"])
 def test_vessel_layout_of_a_slab_is_its_block_of_the_whole(split):
     """Random, box and sphere vessels of each of 3 slabs are the slab's block of the layout
