@@ -23,6 +23,11 @@ rank). Its columns: ms per step (whole steps: deposit, transport, mechanics, phe
 cell updates per second (cells × mechanics steps / s), and per step the halo rows and
 bytes migrated that all ranks together send to others (counted).
 
+``--immune`` adds strong rows of the ``tme_suppression`` scenario on an ``immune-edge³``
+grid (a tumour with CD8 T cells, macrophages and regulatory T cells, all three recruited at
+vessels; every diffusion step a mechanics step, with the contact rules: attachment,
+killing, eating, suppression), with the same columns as the spheroid rows.
+
 Columns: ms per step (the slowest rank, between two barriers), of which the slowest
 rank spent "exch ms" in the transposes and ghost exchanges (packing, host staging and
 MPI together, and waiting for the other ranks to reach them), "T ms" the cost of one
@@ -132,10 +137,12 @@ def inner_cells(args) -> None:
     nz = e if args.mode == "strong" else e * w.size
     sets = [
         f"grid.nx={e}", f"grid.ny={e}", f"grid.nz={nz}",
-        f"cells.initial.0.radius={args.cell_radius}",
         "clock.dt_diffusion=0.1", "clock.dt_mechanics=0.1", "blowup.check=false",
     ]  # fmt: skip
-    scn = load_scenario("spheroid", sets)
+    if args.mode == "immune":
+        scn = load_scenario("tme_suppression", sets)
+    else:
+        scn = load_scenario("spheroid", [*sets, f"cells.initial.0.radius={args.cell_radius}"])
     sim = build_simulation(scn, get_backend("numpy", args.precision), world=w, split="z")
     cells = getattr(sim, "slab_cells", None)
     for _ in range(2):
@@ -246,6 +253,8 @@ def outer(args) -> None:
             )
     if args.cells:
         rows += _cell_rows(args, mpirun, env, ranks)
+    if args.immune:
+        rows += _immune_rows(args, mpirun, env, ranks)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
@@ -267,31 +276,51 @@ def _efficiency(mode: str, first: float, n: int, t: float) -> float:
     return first / (n * t) if mode == "strong" else first / t
 
 
+CELL_HEAD = (
+    f"{'mode':12} {'ranks':>5} {'global zyx':>12} {'cells':>7} {'ms/step':>9} "
+    f"{'cell upd/s':>10} {'eff':>5} {'halo rows/step':>14} {'migrated B/step':>15}"
+)
+
+
+def _cell_row(mpirun, env, n: int, opts: list[str], label: str, mode: str, first):
+    """Launch, print and return one row with cells (None on failure) and the first time."""
+    row = _launch(mpirun, n, opts, env, label)
+    if row is None:
+        return None, first
+    t = row["ms_per_step"]
+    first = first or t
+    shape = "×".join(str(s) for s in row["shape"])
+    print(
+        f"{row['mode']:12} {n:5d} {shape:>12} {row['cells']:7d} {t:9.2f} "
+        f"{row['cell_updates_per_s']:10.3g} {_efficiency(mode, first, n, t):5.2f} "
+        f"{row['halo_rows_per_step']:14.1f} {row['migrated_bytes_per_step']:15,.0f}"
+    )
+    return row, first
+
+
 def _cell_rows(args, mpirun, env, ranks) -> list[dict]:
     """Strong and weak rows of the tumour spheroid, printed as they come."""
-    print(
-        f"{'mode':12} {'ranks':>5} {'global zyx':>12} {'cells':>7} {'ms/step':>9} "
-        f"{'cell upd/s':>10} {'eff':>5} {'halo rows/step':>14} {'migrated B/step':>15}"
-    )
+    print(CELL_HEAD)
     rows = []
     for mode, edge in (("strong", args.edge), ("weak", args.weak_edge)):
         first = None
         for n in ranks:
             opts = ["--cells", "--mode", mode, "--edge", str(edge), "--steps", str(args.steps)]
             opts += ["--cell-radius", str(args.cell_radius), "--precision", args.precision]
-            row = _launch(mpirun, n, opts, env, f"{mode:12}")
-            if row is None:
-                continue
-            rows.append(row)
-            t = row["ms_per_step"]
-            first = first or t
-            eff = _efficiency(mode, first, n, t)
-            shape = "×".join(str(s) for s in row["shape"])
-            print(
-                f"{row['mode']:12} {n:5d} {shape:>12} {row['cells']:7d} {t:9.2f} "
-                f"{row['cell_updates_per_s']:10.3g} {eff:5.2f} "
-                f"{row['halo_rows_per_step']:14.1f} {row['migrated_bytes_per_step']:15,.0f}"
-            )
+            row, first = _cell_row(mpirun, env, n, opts, f"{mode:12}", mode, first)
+            rows += [row] if row else []
+    return rows
+
+
+def _immune_rows(args, mpirun, env, ranks) -> list[dict]:
+    """Strong rows of the immune scenario, printed as they come."""
+    print(CELL_HEAD)
+    rows, first = [], None
+    for n in ranks:
+        opts = ["--cells", "--mode", "immune", "--edge", str(args.immune_edge)]
+        opts += ["--steps", str(args.steps), "--precision", args.precision]
+        row, first = _cell_row(mpirun, env, n, opts, "immune      ", "strong", first)
+        rows += [row] if row else []
     return rows
 
 
@@ -307,6 +336,8 @@ def main() -> None:
     p.add_argument("--json", default=None, help="also write the rows to this JSON file")
     p.add_argument("--cells", action="store_true", help="also time a tumour spheroid")
     p.add_argument("--cell-radius", type=float, default=150.0, help="spheroid radius [µm]")
+    p.add_argument("--immune", action="store_true", help="also time an immune scenario")
+    p.add_argument("--immune-edge", type=int, default=28, help="its grid edge [voxels]")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--mode", default="strong", help=argparse.SUPPRESS)
     args = p.parse_args()
