@@ -323,6 +323,7 @@ def resume_simulation(
     overrides=(),
     world=None,
     split="auto",
+    write="parts",
 ):
     """Rebuild a run from a checkpoint: returns ``(sim, scenario, run_dir)``.
 
@@ -333,7 +334,8 @@ def resume_simulation(
     ``seed``, ``scenario`` (a file or shipped name) and ``overrides`` (``--set``) are
     accepted only when they leave the run as it is: a resumed run keeps its scenario and
     seed. ``world`` and ``split`` decompose the resumed run over MPI ranks (every rank reads
-    the checkpoint, which holds the whole domain, and keeps its slab).
+    the checkpoint, which holds the whole domain, and keeps its slab); ``write`` is how
+    they write their output ("parts" or "gathered").
     """
     from .build import build_simulation, make_backend
     from .limits import duration_steps
@@ -399,6 +401,7 @@ def resume_simulation(
         resume_step=int(data["step"]),
         world=world,
         split=split,
+        write=write,
     )
     restore(sim, data)
     if hasattr(sim, "restored"):
