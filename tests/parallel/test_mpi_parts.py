@@ -141,7 +141,7 @@ def test_cells_in_parts_match_one_process(cells_alone, tmp_path, ranks, split):
                 assert np.all(np.diff(part) > 0)
                 assert np.array_equal(ids[sum(counts) : sum(counts) + part.size], part)
                 counts.append(part.size)
-        assert sum(counts) == ids.size and min(counts) > 0
+        assert sum(counts) == ids.size and sum(c > 0 for c in counts) >= 2
 
 
 def test_a_parts_folder_opens_and_moves(alone, tmp_path):
