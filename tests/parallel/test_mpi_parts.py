@@ -161,8 +161,10 @@ def test_a_parts_folder_opens_and_moves(alone, tmp_path):
             assert np.array_equal(s.fields[name], w.fields[name])
     rebuild_sidecar(moved)
     assert (moved / "run.xdmf").read_text() == sidecar
-    done = spatialtumor(["info", moved])
-    assert done.returncode == 0 and "16" in done.stdout, done.stdout + done.stderr
+    for command in (["info", moved], ["render", moved], ["plot", moved]):
+        done = spatialtumor(command)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert (moved / "frames" / "snapshot_000002.png").stat().st_size > 0
 
 
 def test_resume_in_parts_is_bit_identical(tmp_path):
