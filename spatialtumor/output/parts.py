@@ -25,10 +25,16 @@ import h5py
 import numpy as np
 
 from .atomic import atomic_path, remove_stale_temporaries
-from .snapshots import SnapshotData, cells_group, dataset_writer, write_cell_columns, write_header
+from .snapshots import (
+    PARTS_DIR,
+    SnapshotData,
+    cells_group,
+    dataset_writer,
+    write_cell_columns,
+    write_header,
+)
 from .xdmf import SidecarEntry, describe_snapshot
 
-PARTS_DIR = "parts"
 PART_FORMAT = "spatialtumor-snapshot-part"
 PART_FORMAT_VERSION = 1
 PART_PATTERN = re.compile(r"^snapshot_(\d{6,})\.r(\d{4,})\.h5$")

@@ -38,6 +38,8 @@ from .vocabulary import CellVocabulary
 from .xdmf import SIDECAR_NAME, SidecarEntry, describe_snapshot, read_entry, write_sidecar
 
 SNAPSHOT_DIR = "snapshots"
+#: part files of snapshots written by several MPI ranks (``spatialtumor.output.parts``)
+PARTS_DIR = "parts"
 EXISTING_POLICIES = ("error", "overwrite", "append")
 
 
@@ -332,6 +334,7 @@ class SnapshotWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(self.folder)
         remove_stale_temporaries(self.run_dir)
+        remove_stale_temporaries(self.folder / PARTS_DIR)
         found = snapshot_files(self.folder)
         sidecar = self.run_dir / SIDECAR_NAME
         if existing == "error" and (found or sidecar.exists()):

@@ -281,3 +281,37 @@ def test_paraview_opens_a_parts_run_as_one_dataset(tmp_path):
     assert proc.returncode == 0, out
     for label in ("OpenDataFile", "XDMF Reader", "Xdmf3ReaderT"):
         assert f"{label}: " in proc.stdout and f"checked {len(snaps)} times" in proc.stdout, out
+
+
+GATHER_LOG = """
+import os
+from spatialtumor.parallel import gather
+first = gather.Gather.__call__
+def call(self, values):
+    with open(os.environ["GATHER_LOG"] + "." + os.environ["OMPI_COMM_WORLD_RANK"], "a") as f:
+        f.write("gather\\n")
+    return first(self, values)
+gather.Gather.__call__ = call
+"""
+
+
+@pytest.mark.parametrize(("write", "gathers"), [("parts", 1), ("gathered", 3)])
+def test_only_checkpoints_gather_the_fields_in_parts(tmp_path, write, gathers):
+    """Three snapshots and table rows and the final checkpoint: in parts mode the fields
+    are gathered once, for the checkpoint; gathered mode gathers them at every write."""
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(GATHER_LOG)
+    log = tmp_path / "gathers"
+    env = environment(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    env["PYTHONPATH"] = f"{shim}:{env['PYTHONPATH']}"
+    env["GATHER_LOG"] = str(log)
+    out = tmp_path / "r"
+    args = ["run", "diffusion", "--backend", "numpy", "--quiet", "--out", out, "--stop", "1"]
+    args += ["--set", "grid.nx=20", "--set", "grid.ny=18", "--set", "grid.nz=16"]
+    args += ["--set", "output.every=0.5"]
+    done = spatialtumor(args, 2, env=env, timeout=60, write=write)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(snapshots(out)) == 3
+    for r in range(2):
+        assert Path(f"{log}.{r}").read_text().count("gather") == gathers
