@@ -65,3 +65,29 @@ def reduced_fields(sim) -> np.ndarray | None:
     local = field_reductions(sim.backend, sim.fields.values)
     parts = sim.world.comm.gather(local, root=0)
     return None if parts is None else combine_reductions(parts)
+
+
+def write_checkpoint_parts(sim, view) -> None:
+    """Write a checkpoint in parts (collective): every rank its slab of the fields to
+    ``RUN/checkpoints/parts/checkpoint_<step>.r<rank>.h5``, then rank 0 the checkpoint file,
+    whose ``/fields`` is a virtual dataset over them and which holds everything else as
+    always (the population gathered on rank 0 in ``view``, the processes' state)."""
+    from ..checkpoint import PARTS_DIR as CHECKPOINT_PARTS
+    from ..checkpoint import part_name as checkpoint_part
+    from ..checkpoint import write_part as write_slab
+
+    comm, me, size = sim.world.comm, sim.world.rank, sim.world.size
+    step = int(sim.step_index)
+    folder = view.writers["checkpoints"].begin_parts(step) if me == 0 else None
+    folder = comm.bcast(folder, root=0)
+    offset, _ = sim.slabs.box(me)
+    values = sim.backend.asnumpy(sim.fields.values)
+    path = Path(folder) / checkpoint_part(step, me)
+    write_slab(path, values, step=step, rank=me, ranks=size, offset=offset)
+    comm.gather(None, root=0)  # every part is in place before the checkpoint file
+    if me == 0:
+        parts = []
+        for r in range(size):
+            box_offset, box_shape = sim.slabs.box(r)
+            parts.append((f"{CHECKPOINT_PARTS}/{checkpoint_part(step, r)}", box_offset, box_shape))
+        view.writers["checkpoints"].write_master(view, parts)

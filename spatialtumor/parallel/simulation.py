@@ -170,7 +170,7 @@ class DistributedSimulation(Simulation):
                 for name in due:
                     self.writers[name].write(view)
             return
-        from .parts import reduced_fields, write_parts
+        from .parts import reduced_fields, write_checkpoint_parts, write_parts
 
         rest = [name for name in due if name != "snapshots"]
         if "snapshots" in due:
@@ -178,11 +178,15 @@ class DistributedSimulation(Simulation):
         if not rest:
             return
         stats = reduced_fields(self) if "timeseries" in rest else None
-        # the table reads reduced statistics; other writers (checkpoints) the whole fields
-        view = self.whole(fields=any(name != "timeseries" for name in rest))
+        # the table reads reduced statistics, checkpoints are written in parts; writers a
+        # script adds get the whole fields
+        view = self.whole(fields=any(n not in ("timeseries", "checkpoints") for n in rest))
         if view is not None:
             view.reduced_fields = stats
-            for name in rest:
+        for name in rest:
+            if name == "checkpoints":
+                write_checkpoint_parts(self, view)
+            elif view is not None:
                 self.writers[name].write(view)
 
     def _check(self, guard) -> None:
