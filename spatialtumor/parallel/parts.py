@@ -1,6 +1,7 @@
 """Output written in parts: every rank writes its slab and its cells, rank 0 the snapshot
-file of virtual datasets over them (``spatialtumor.output.parts``) and the sidecar; field
-statistics of the time series are reduced from every rank's partial results."""
+file of virtual datasets over them (``spatialtumor.output.parts``) and the sidecar, and the
+same for checkpoints (their fields; the cells are stored whole); field statistics of the
+time series are reduced from every rank's partial results."""
 
 from __future__ import annotations
 

@@ -59,10 +59,11 @@ class DistributedSimulation(Simulation):
     Writers live on rank 0 only. With ``write="gathered"``, when one is due every rank
     sends its slab to rank 0 (:class:`~spatialtumor.parallel.gather.Gather`), which writes
     the whole domain exactly as a single process would. With ``write="parts"`` every rank
-    writes its part of a snapshot and rank 0 a snapshot file of virtual datasets over the
-    parts (:mod:`.parts`); the table's field statistics are reduced over the ranks and only
-    writers that need the field values (checkpoints) still gather them, for the moment of
-    the write. The blow-up check reduces one flag over the ranks.
+    writes its part of a snapshot or checkpoint and rank 0 a file of virtual datasets over
+    the parts (:mod:`.parts`); the table's field statistics are reduced over the ranks;
+    only other writers (a script's) and the diagnostic snapshot of a blow-up gather the
+    field values, for the moment of the write. The blow-up check reduces one flag over
+    the ranks.
     """
 
     def __init__(

@@ -192,6 +192,10 @@ def test_resume_in_parts_is_bit_identical(tmp_path):
     assert parts == [f"snapshot_{i:06d}.r{r:04d}.h5" for i in (0, 1) for r in range(4)] + [
         f"snapshot_000002.r{r:04d}.h5" for r in range(2)
     ]
+    ck = sorted(p.name for p in (keep / "checkpoints" / "parts").iterdir())
+    assert ck == [f"checkpoint_000000025.r{r:04d}.h5" for r in range(4)] + [
+        f"checkpoint_000000050.r{r:04d}.h5" for r in range(2)
+    ]
     snaps = read_run(keep)
     assert [s.time for s in snaps] == [0.0, 0.5, 1.0]
     for name, values in want.items():
