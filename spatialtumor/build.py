@@ -33,6 +33,7 @@ def build_simulation(
     resume_step: int | None = None,
     world=None,
     split: str = "auto",
+    write: str = "parts",
 ) -> Simulation:
     """Everything a run needs, with writers attached when ``run_dir`` is given.
 
@@ -41,7 +42,9 @@ def build_simulation(
 
     With ``world`` (a :class:`~spatialtumor.parallel.World` of several ranks) this rank
     builds its slab of the domain (cut along ``split``: "auto", "x", "y" or "z") and only
-    rank 0 gets the writers; see docs/PARALLEL.md.
+    rank 0 gets the writers; ``write`` ("parts" or "gathered") says whether every rank
+    writes its part of the snapshots or rank 0 gathers the whole domain; see
+    docs/PARALLEL.md.
     """
     spec = scenario.spec
     g = spec.grid
@@ -51,6 +54,7 @@ def build_simulation(
         from .parallel.build import distribute
 
         grid, kind, extra = distribute(spec, grid, world, split)
+        extra["write"] = write
     else:
         world = None
     check_device_memory(scenario, backend, world.size if world else 1)

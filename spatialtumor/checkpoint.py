@@ -22,6 +22,7 @@ from .checkpoint_check import (
     MAX_GROUP_DEPTH,
     CheckpointError,
     Node,
+    StreamedArray,
     check_contents,
     check_root,
     check_run_folder,
@@ -33,6 +34,15 @@ from .output.atomic import atomic_path, remove_stale_temporaries
 
 FORMAT = "spatialtumor-checkpoint"
 FORMAT_VERSION = 2
+#: the ranks' part files of checkpoints written in parts (``RUN/checkpoints/parts``)
+PARTS_DIR = "parts"
+PART_FORMAT = "spatialtumor-checkpoint-part"
+
+
+def part_name(step: int, rank: int) -> str:
+    """File name of ``rank``'s part of the checkpoint at ``step``."""
+    return f"checkpoint_{step:09d}.r{rank:04d}.h5"
+
 
 __all__ = [
     "FORMAT",
@@ -54,6 +64,7 @@ class CheckpointWriter:
         self.folder = Path(run_dir) / "checkpoints"
         if self.folder.is_dir():
             remove_stale_temporaries(self.folder)  # left by a run killed mid-write
+            remove_stale_temporaries(self.folder / PARTS_DIR)
         self.every = float(every)
         self.keep = int(keep)
         self.last_written = -1
@@ -75,29 +86,84 @@ class CheckpointWriter:
         self._prune()
         return path
 
+    def begin_parts(self, step: int) -> str:
+        """Before the ranks write their parts of the checkpoint at ``step``: drop an earlier
+        checkpoint of that step (its file, then its parts). Returns the parts folder."""
+        parts = self.folder / PARTS_DIR
+        parts.mkdir(parents=True, exist_ok=True)
+        self._remove(self.folder / f"checkpoint_{step:09d}.h5")
+        return str(parts)
+
+    def write_master(self, sim, parts) -> Path:
+        """Once every rank's part is in place (``parts``: ``(file relative to the
+        checkpoints folder, offset, shape)`` in rank order), write the checkpoint file over
+        them; ``sim`` is the whole domain (its field values are not read)."""
+        path = self.folder / f"checkpoint_{sim.step_index:09d}.h5"
+        write_checkpoint(sim, path, parts=parts)
+        self.last_written = sim.step_index
+        self._prune()
+        return path
+
+    def _remove(self, path: Path) -> None:
+        """Delete a checkpoint file and the part files of its step."""
+        path.unlink(missing_ok=True)
+        for p in (self.folder / PARTS_DIR).glob(f"{path.stem}.r*.h5"):
+            p.unlink(missing_ok=True)
+
     def _prune(self) -> None:
-        """Keep the newest ``keep`` checkpoints (0 keeps all)."""
+        """Keep the newest ``keep`` checkpoints (0 keeps all), with their part files."""
         if self.keep <= 0:
             return
         old = sorted(self.folder.glob("checkpoint_*.h5"))[: -self.keep]
         for p in old:
-            p.unlink(missing_ok=True)
+            self._remove(p)
 
     def close(self) -> None:
         pass
 
 
-def write_checkpoint(sim, path: str | Path) -> Path:
-    """Write ``sim``'s complete state to ``path`` atomically, sealed; returns the path."""
+def write_checkpoint(sim, path: str | Path, parts=None) -> Path:
+    """Write ``sim``'s complete state to ``path`` atomically, sealed; returns the path.
+
+    With ``parts`` (``(file, offset, shape)`` per rank, files relative to ``path``'s
+    folder, already written by :func:`write_part`) ``/fields`` is a virtual dataset over
+    the parts' slabs, and its checksum is computed reading it back plane by plane.
+    """
     path = Path(path)
-    tree = checkpoint_tree(sim)
-    seal(tree)
+    tree = checkpoint_tree(sim, fields=parts is None)
+    if parts is None:
+        seal(tree)
+        with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+            _write_node(f, tree)
+        return path
+    be = sim.backend
+    shape = (len(sim.fields.names), *tuple(sim.grid.shape))
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        layout = h5py.VirtualLayout(shape=shape, dtype=be.dtype)
+        for file, offset, slab in parts:
+            box = (slice(None),) + tuple(slice(o, o + n) for o, n in zip(offset, slab, strict=True))
+            layout[box] = h5py.VirtualSource(file, "fields", shape=(shape[0], *slab))
+        ds = f.create_virtual_dataset("fields", layout, fillvalue=np.nan)
+        tree.datasets["fields"] = (StreamedArray(tmp, "fields", shape, be.dtype, dataset=ds), {})
+        seal(tree)
         _write_node(f, tree)
     return path
 
 
-def checkpoint_tree(sim) -> Node:
+def write_part(path: str | Path, values: np.ndarray, *, step: int, rank: int, ranks: int, offset):
+    """One rank's slab ``(n_species, …)`` of the checkpoint at ``step``, written atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["format"] = PART_FORMAT
+        f.attrs["step"] = int(step)
+        f.attrs["rank"] = int(rank)
+        f.attrs["ranks"] = int(ranks)
+        f.attrs["offset_zyx"] = np.asarray(offset, dtype=np.int64)
+        f.create_dataset("fields", data=np.ascontiguousarray(values))
+    return path
+
+
+def checkpoint_tree(sim, fields: bool = True) -> Node:
     """The content of a checkpoint of ``sim`` as host data (before sealing)."""
     be = sim.backend
     root = Node()
@@ -115,7 +181,8 @@ def checkpoint_tree(sim) -> Node:
         scenario_path=str(sim.info.scenario_path),
         field_names=[str(n) for n in sim.fields.names],
     )
-    root.datasets["fields"] = (np.ascontiguousarray(be.asnumpy(sim.fields.values)), {})
+    if fields:
+        root.datasets["fields"] = (np.ascontiguousarray(be.asnumpy(sim.fields.values)), {})
     if sim.population is not None:
         root.groups["population"] = _state_node(sim.population.state_dict())
     if sim.stateful:
@@ -150,7 +217,8 @@ def _write_node(group, node: Node) -> None:
     for k, v in node.attrs.items():
         group.attrs[k] = v
     for name, (array, attrs) in node.datasets.items():
-        ds = group.create_dataset(name, data=array)
+        # a virtual dataset (fields over part files) is created before the tree is sealed
+        ds = group[name] if name in group else group.create_dataset(name, data=array)
         for k, v in attrs.items():
             ds.attrs[k] = v
     for name, sub in node.groups.items():
@@ -169,14 +237,34 @@ def _read_node(group, budget: int, depth: int = 0) -> Node:
         elif isinstance(item, h5py.Dataset):
             if item.dtype.kind not in "biuf":
                 raise CheckpointError(f"{item.name}: unexpected data type {item.dtype}")
+            attrs = {_name(k, item): item.attrs[k] for k in item.attrs}
+            if item.is_virtual:  # fields over the ranks' part files: read by planes
+                node.datasets[name] = (_streamed(item), attrs)
+                continue
             if item.nbytes > budget:
                 raise CheckpointError(
                     f"{item.name}: claims {item.nbytes} bytes, more than the file holds"
                 )
-            node.datasets[name] = (item[()], {_name(k, item): item.attrs[k] for k in item.attrs})
+            node.datasets[name] = (item[()], attrs)
         else:  # pragma: no cover - links to nothing, committed types
             raise CheckpointError(f"{group.name}/{name}: damaged (neither group nor dataset)")
     return node
+
+
+def _streamed(item) -> StreamedArray:
+    """A virtual dataset of a checkpoint (its ``/fields``) as a :class:`StreamedArray`, once
+    every part file it maps exists and is large enough for its slab."""
+    if item.name != "/fields":
+        raise CheckpointError(f"{item.name}: a virtual dataset where a checkpoint has data")
+    folder = Path(item.file.filename).parent
+    for vds in item.virtual_sources():
+        part = folder / vds.file_name
+        need = int(np.prod(vds.src_space.shape)) * item.dtype.itemsize
+        if not part.is_file():
+            raise CheckpointError(f"{item.name}: part file {part} is missing")
+        if need > part.stat().st_size:
+            raise CheckpointError(f"{item.name}: part file {part} is shorter than its slab")
+    return StreamedArray(item.file.filename, item.name, item.shape, item.dtype)
 
 
 def _name(name, obj) -> str:
@@ -287,9 +375,9 @@ def restore(sim, data: dict) -> None:
             raise CheckpointError("checkpoint has cells but the scenario has none")
         state = _in_precision(state, sim.population.specs)
     try:
-        whole = data["fields"]
+        whole = data["fields"]  # an array, or a StreamedArray read by slab (parts)
         part = getattr(sim, "field_slice", None)  # a rank's slab of a decomposed run
-        sim.fields.values[...] = sim.backend.asarray(whole if part is None else whole[part])
+        sim.fields.values[...] = sim.backend.asarray(whole[()] if part is None else whole[part])
         if state is not None:
             sim.population.load_state_dict(state)
         for name, st in data["process"].items():
@@ -323,6 +411,7 @@ def resume_simulation(
     overrides=(),
     world=None,
     split="auto",
+    write="parts",
 ):
     """Rebuild a run from a checkpoint: returns ``(sim, scenario, run_dir)``.
 
@@ -333,7 +422,8 @@ def resume_simulation(
     ``seed``, ``scenario`` (a file or shipped name) and ``overrides`` (``--set``) are
     accepted only when they leave the run as it is: a resumed run keeps its scenario and
     seed. ``world`` and ``split`` decompose the resumed run over MPI ranks (every rank reads
-    the checkpoint, which holds the whole domain, and keeps its slab).
+    the checkpoint, which holds the whole domain, and keeps its slab); ``write`` is how
+    they write their output ("parts" or "gathered").
     """
     from .build import build_simulation, make_backend
     from .limits import duration_steps
@@ -399,6 +489,7 @@ def resume_simulation(
         resume_step=int(data["step"]),
         world=world,
         split=split,
+        write=write,
     )
     restore(sim, data)
     if hasattr(sim, "restored"):

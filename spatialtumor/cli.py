@@ -110,8 +110,16 @@ set_option = click.option(
     show_default=True,
     help="Under mpirun: the axis cut into one slab per rank (auto: the longest).",
 )
+@click.option(
+    "--write",
+    type=click.Choice(["parts", "gathered"]),
+    default="parts",
+    show_default=True,
+    help="Under mpirun: every rank writes its part of each snapshot (parts), or rank 0 "
+    "gathers the whole domain and writes it (gathered). Ignored in one process.",
+)
 @set_option
-def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split, overrides):
+def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split, write, overrides):
     """Run SCENARIO (a TOML file or a shipped scenario name; default: the built-in default).
 
     Exit codes: 0 done, 2 bad input (nothing written), 3 an output file could not be
@@ -154,6 +162,7 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
                 overrides=overrides,
                 world=world,
                 split=split,
+                write=write,
             )
         except (CheckpointError, ScenarioError, BackendError, MPIError) as exc:
             raise BadInput(str(exc)) from None
@@ -178,7 +187,14 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
             world.comm.Barrier()  # every rank has looked before rank 0 writes there
         try:
             sim = build_simulation(
-                scn, be, run_dir=run_path, seed=seed, stop=stop, world=world, split=split
+                scn,
+                be,
+                run_dir=run_path,
+                seed=seed,
+                stop=stop,
+                world=world,
+                split=split,
+                write=write,
             )
         except (ScenarioError, MPIError) as exc:
             raise BadInput(str(exc)) from None
@@ -212,7 +228,8 @@ def run(scenario, backend, precision, out_dir, seed, stop, resume, quiet, split,
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             sim.run(progress=reporter)
             if world.size > 1 and sim.population is not None:
-                sim = sim.whole()  # the cells of every rank, on rank 0 (collective)
+                # the cells of every rank, on rank 0 (collective); the summary reads no field
+                sim = sim.whole(fields=False)
     except BlowUp as exc:  # every rank stops alike (the check is collective)
         raise RunStopped(f"{run_path}: {exc}") from None
     except OSError as exc:  # on rank 0, which writes

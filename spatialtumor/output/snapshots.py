@@ -38,6 +38,8 @@ from .vocabulary import CellVocabulary
 from .xdmf import SIDECAR_NAME, SidecarEntry, describe_snapshot, read_entry, write_sidecar
 
 SNAPSHOT_DIR = "snapshots"
+#: part files of snapshots written by several MPI ranks (``spatialtumor.output.parts``)
+PARTS_DIR = "parts"
 EXISTING_POLICIES = ("error", "overwrite", "append")
 
 
@@ -120,17 +122,22 @@ def _check_cells(columns: dict[str, Any]) -> dict[str, np.ndarray]:
     return cols
 
 
-def snapshot_from_sim(sim) -> SnapshotData:
-    """Copy the state of a :class:`~spatialtumor.Simulation` to the host."""
+def snapshot_from_sim(sim, *, arrays: bool = True) -> SnapshotData:
+    """Copy the state of a :class:`~spatialtumor.Simulation` to the host.
+
+    ``arrays=False`` copies only the description (attributes, geometry, species, the cells'
+    vocabulary): its ``fields`` map every name to None and ``cells`` is an empty dict when
+    the run has a population (what a snapshot written in parts needs on rank 0).
+    """
     g = sim.grid
-    values = sim.backend.asnumpy(sim.fields.values)
+    values = sim.backend.asnumpy(sim.fields.values) if arrays else None
     names = list(sim.fields.names)
     cells = None
     kind_names: tuple[str, ...] = ()
     vocabulary = None
     pop = sim.population
     if pop is not None:
-        cells = _check_cells(pop.to_host())
+        cells = _check_cells(pop.to_host()) if arrays else {}
         kind_names = tuple(str(k) for k in getattr(pop, "kind_names", ()))
         vocabulary = CellVocabulary.of_population(pop)
     info = sim.info
@@ -152,7 +159,7 @@ def snapshot_from_sim(sim) -> SnapshotData:
         spacing=tuple(float(v) for v in g.spacing),
         origin=tuple(float(v) for v in g.origin),
         offset=tuple(int(v) for v in g.offset),
-        fields={n: values[i] for i, n in enumerate(names)},
+        fields={n: None if values is None else values[i] for i, n in enumerate(names)},
         species={n: _species_attrs(sim.fields.species[n]) for n in names},
         cells=cells,
         kind_names=kind_names,
@@ -165,22 +172,8 @@ def _strings(values) -> np.ndarray:
     return np.array([str(v) for v in values], dtype=h5py.string_dtype())
 
 
-def write_snapshot_file(
-    f: h5py.File,
-    data: SnapshotData,
-    *,
-    index: int = 0,
-    compression: str | None = None,
-    compression_opts: int | None = None,
-) -> None:
-    """Write ``data`` into an open, empty HDF5 file (layout of ``docs/FORMAT.md``)."""
-    opts = {}
-    if compression is not None:
-        opts = {"compression": compression, "compression_opts": compression_opts}
-
-    def put(group: h5py.Group, name: str, array: np.ndarray) -> h5py.Dataset:
-        return group.create_dataset(name, data=array, **(opts if array.size else {}))
-
+def write_header(f: h5py.File, data: SnapshotData, index: int) -> None:
+    """The root attributes and the ``/grid`` group of a snapshot file."""
     f.attrs["format"] = FORMAT
     f.attrs["format_version"] = FORMAT_VERSION
     f.attrs["time_min"] = float(data.time)
@@ -201,6 +194,66 @@ def write_snapshot_file(
     g.attrs["offset_zyx"] = np.asarray(data.offset, dtype=np.int64)
     g.attrs["voxel_volume"] = float(np.prod(spacing))
 
+
+def cells_group(f: h5py.File, data: SnapshotData, n: int) -> tuple[h5py.Group, CellVocabulary]:
+    """The ``/cells`` group with its attributes (``n`` cells); returns it and its vocabulary."""
+    cg = f.create_group("cells", track_order=True)
+    cg.attrs["has_population"] = data.cells is not None
+    cg.attrs["count"] = int(n)
+    vocab = data.vocabulary
+    if vocab is None or vocab.kind_names != tuple(data.kind_names):
+        vocab = CellVocabulary.v1(data.kind_names)  # columns given without their meaning
+    vocab.write(cg)
+    return cg, vocab
+
+
+def write_cell_columns(f, cg, cols, vocab, put, first: int = 0) -> None:
+    """The cell columns into ``cg`` and the ``/xdmf`` helpers (connectivity numbered from
+    ``first``: the row of the first cell in the whole snapshot)."""
+    n = int(cols["position"].shape[0]) if cols else 0
+    for name, a in cols.items():
+        ds = put(cg, name, a.astype(np.uint8) if a.dtype == np.bool_ else a)
+        if a.dtype == np.bool_:
+            ds.attrs["bool"] = True
+    xg = f.create_group("xdmf")
+    xg.create_dataset("connectivity", data=np.arange(first, first + n, dtype=np.int64))
+    if "kind" in cols:
+        state = cols.get("state", np.zeros(n, dtype=np.int8))
+        put(xg, "kind_state", vocab.class_codes(cols["kind"], state))
+    # XDMF readers disagree on "Matrix" attributes: (N, k) columns other than vectors
+    # (k = 3) and tensors (k = 9) are also stored one component per dataset for the sidecar
+    split = {k: a for k, a in cols.items() if a.ndim == 2 and a.shape[1] not in (3, 9)}
+    if split:
+        comp = xg.create_group("components", track_order=True)
+        for name, a in split.items():
+            a = a.astype(np.uint8) if a.dtype == np.bool_ else a
+            for c in range(a.shape[1]):
+                put(comp, f"{name}_{c}", np.ascontiguousarray(a[:, c]))
+
+
+def dataset_writer(compression: str | None, compression_opts: int | None):
+    """``put(group, name, array)``: a dataset, compressed as asked when not empty."""
+    opts = {}
+    if compression is not None:
+        opts = {"compression": compression, "compression_opts": compression_opts}
+
+    def put(group: h5py.Group, name: str, array: np.ndarray) -> h5py.Dataset:
+        return group.create_dataset(name, data=array, **(opts if array.size else {}))
+
+    return put
+
+
+def write_snapshot_file(
+    f: h5py.File,
+    data: SnapshotData,
+    *,
+    index: int = 0,
+    compression: str | None = None,
+    compression_opts: int | None = None,
+) -> None:
+    """Write ``data`` into an open, empty HDF5 file (layout of ``docs/FORMAT.md``)."""
+    put = dataset_writer(compression, compression_opts)
+    write_header(f, data, index)
     fg = f.create_group("fields", track_order=True)
     for name, values in data.fields.items():
         if tuple(values.shape) != tuple(data.shape):
@@ -209,34 +262,11 @@ def write_snapshot_file(
         for k, v in data.species.get(name, {}).items():
             ds.attrs[k] = v
 
-    cg = f.create_group("cells", track_order=True)
     cols = data.cells or {}
     n = int(cols["position"].shape[0]) if cols else 0
-    cg.attrs["has_population"] = data.cells is not None
-    cg.attrs["count"] = n
-    vocab = data.vocabulary
-    if vocab is None or vocab.kind_names != tuple(data.kind_names):
-        vocab = CellVocabulary.v1(data.kind_names)  # columns given without their meaning
-    vocab.write(cg)
-    for name, a in cols.items():
-        ds = put(cg, name, a.astype(np.uint8) if a.dtype == np.bool_ else a)
-        if a.dtype == np.bool_:
-            ds.attrs["bool"] = True
+    cg, vocab = cells_group(f, data, n)
     if data.cells is not None:
-        xg = f.create_group("xdmf")
-        xg.create_dataset("connectivity", data=np.arange(n, dtype=np.int64))
-        if "kind" in cols:
-            state = cols.get("state", np.zeros(n, dtype=np.int8))
-            put(xg, "kind_state", vocab.class_codes(cols["kind"], state))
-        # XDMF readers disagree on "Matrix" attributes: (N, k) columns other than vectors
-        # (k = 3) and tensors (k = 9) are also stored one component per dataset for the sidecar
-        split = {k: a for k, a in cols.items() if a.ndim == 2 and a.shape[1] not in (3, 9)}
-        if split:
-            comp = xg.create_group("components", track_order=True)
-            for name, a in split.items():
-                a = a.astype(np.uint8) if a.dtype == np.bool_ else a
-                for c in range(a.shape[1]):
-                    put(comp, f"{name}_{c}", np.ascontiguousarray(a[:, c]))
+        write_cell_columns(f, cg, cols, vocab, put)
 
 
 def write_snapshot(
@@ -304,6 +334,7 @@ class SnapshotWriter:
         self.folder.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(self.folder)
         remove_stale_temporaries(self.run_dir)
+        remove_stale_temporaries(self.folder / PARTS_DIR)
         found = snapshot_files(self.folder)
         sidecar = self.run_dir / SIDECAR_NAME
         if existing == "error" and (found or sidecar.exists()):
@@ -316,6 +347,9 @@ class SnapshotWriter:
                 p.unlink()
             sidecar.unlink(missing_ok=True)
             found = []
+            from .parts import remove_parts
+
+            remove_parts(self.folder)
         self._existing = found  # (index, path), reconciled at the first write
         self.next_index = found[-1][0] + 1 if found else 0
 
@@ -342,6 +376,9 @@ class SnapshotWriter:
         self.entries = [e for _, e in kept]
         self.next_index = kept[-1][0] + 1 if kept else 0
         self._existing = []
+        from .parts import remove_parts
+
+        remove_parts(self.folder, self.next_index)  # the parts of the snapshots dropped
 
     def write(self, sim, *, diagnostic: str | None = None) -> Path:
         """Write the current state; return the snapshot path.
@@ -363,6 +400,32 @@ class SnapshotWriter:
             compression=self.compression,
             compression_opts=self.compression_opts,
         )
+        self.entries.append(entry)
+        write_sidecar(self.run_dir, self.entries)
+        self.next_index += 1
+        self.schedule.mark(sim)
+        return path
+
+    def begin_parts(self, step: int) -> tuple[int, str, str | None, int | None]:
+        """Before the ranks write their parts of the snapshot at ``step``: reconcile a
+        restarted folder and drop stale part files of this and later snapshot numbers.
+        Returns ``(index, snapshots folder, compression, compression_opts)``."""
+        from .parts import remove_parts
+
+        if self._existing:
+            self._adopt_existing(int(step))
+        remove_parts(self.folder, self.next_index)
+        return self.next_index, str(self.folder), self.compression, self.compression_opts
+
+    def write_master(self, sim, parts) -> Path:
+        """Once every rank's part is in place (``parts``: :class:`~.parts.PartInfo` in rank
+        order), write the snapshot file over them and the sidecar; ``sim`` is the whole
+        domain's description (its field values are not read). Returns the snapshot path."""
+        from .parts import write_master
+
+        data = snapshot_from_sim(sim, arrays=False)
+        path = self.folder / snapshot_name(self.next_index)
+        entry = write_master(path, data, parts, run_dir=self.run_dir, index=self.next_index)
         self.entries.append(entry)
         write_sidecar(self.run_dir, self.entries)
         self.next_index += 1

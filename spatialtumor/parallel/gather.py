@@ -16,15 +16,17 @@ def field_slice(slabs, rank: int) -> tuple[slice, ...]:
 class Gather:
     """Collects every rank's slab into one host array on rank 0.
 
-    Rank 0 keeps one whole host array ``(nf, nz, ny, nx)`` in the working dtype, allocated
-    at the first gather and reused: ``nf × nz × ny × nx × itemsize`` bytes, on top of its
-    own slab. The other ranks send their slab (staged through the host on CuPy) and keep
-    nothing.
+    Rank 0 holds one whole host array ``(nf, nz, ny, nx)`` in the working dtype:
+    ``nf × nz × ny × nx × itemsize`` bytes, on top of its own slab; with ``keep`` it is
+    allocated at the first gather and reused, otherwise allocated at every gather and
+    dropped by the caller. The other ranks send their slab (staged through the host on
+    CuPy) and keep nothing.
     """
 
-    def __init__(self, world, slabs, backend, n_species: int):
+    def __init__(self, world, slabs, backend, n_species: int, keep: bool = True):
         self.world, self.slabs, self.backend = world, slabs, backend
         self.n_species = n_species
+        self.keep = keep
         self._whole = None
 
     def __call__(self, values) -> np.ndarray | None:
@@ -34,10 +36,12 @@ class Gather:
         if me != 0:
             send_large(comm, local, dest=0, tag=17)
             return None
-        if self._whole is None:
-            shape = (self.n_species,) + tuple(self.slabs.shape)
-            self._whole = np.empty(shape, dtype=self.backend.dtype)
         whole = self._whole
+        if whole is None:
+            shape = (self.n_species,) + tuple(self.slabs.shape)
+            whole = np.empty(shape, dtype=self.backend.dtype)
+            if self.keep:
+                self._whole = whole
         whole[field_slice(self.slabs, 0)] = local
         for r in range(1, self.world.size):
             part = whole[field_slice(self.slabs, r)]

@@ -54,16 +54,30 @@ class DistributedSimulation(Simulation):
     world, slabs : the ranks and the decomposition
     whole_grid : the global :class:`~spatialtumor.grid.Grid` (``grid`` is this rank's part)
 
-    Writers live on rank 0 only. When one is due, every rank sends its slab to rank 0
-    (:class:`~spatialtumor.parallel.gather.Gather`), which writes the whole domain exactly
-    as a single process would. The blow-up check reduces one flag over the ranks.
+    write : "parts" (default) or "gathered", how output is written (docs/PARALLEL.md)
+
+    Writers live on rank 0 only. With ``write="gathered"``, when one is due every rank
+    sends its slab to rank 0 (:class:`~spatialtumor.parallel.gather.Gather`), which writes
+    the whole domain exactly as a single process would. With ``write="parts"`` every rank
+    writes its part of a snapshot or checkpoint and rank 0 a file of virtual datasets over
+    the parts (:mod:`.parts`); the table's field statistics are reduced over the ranks;
+    only other writers (a script's) and the diagnostic snapshot of a blow-up gather the
+    field values, for the moment of the write. The blow-up check reduces one flag over
+    the ranks.
     """
 
-    def __init__(self, grid, fields, population=None, *, world, slabs, whole_grid, **kw):
+    def __init__(
+        self, grid, fields, population=None, *, world, slabs, whole_grid, write="parts", **kw
+    ):
+        from .parts import WRITE_MODES
+
+        if write not in WRITE_MODES:
+            raise ValueError(f"write must be one of {WRITE_MODES}, got {write!r}")
         super().__init__(grid, fields, population, **kw)
         self.world, self.slabs, self.whole_grid = world, slabs, whole_grid
+        self.write_mode = write
         self.transport = DistributedTransport(fields, self.clock.dt_diffusion, world, slabs)
-        self._gather = Gather(world, slabs, grid.backend, len(fields))
+        self._gather = Gather(world, slabs, grid.backend, len(fields), keep=write == "gathered")
         be = grid.backend
         self.host = HostBackend(be.name, np, reference, be.dtype, be.device, be.reason)
         #: this rank's cells and their traffic (:class:`~.cells.SlabCells`), runs with cells
@@ -146,9 +160,10 @@ class DistributedSimulation(Simulation):
         """This rank's part of a whole field array ``(nf, nz, ny, nx)``."""
         return field_slice(self.slabs, self.world.rank)
 
-    def whole(self) -> WholeDomain | None:
-        """The whole domain on rank 0, None elsewhere (collective)."""
-        values = self._gather(self.fields.values)
+    def whole(self, fields: bool = True) -> WholeDomain | None:
+        """The whole domain on rank 0, None elsewhere (collective). ``fields=False`` leaves
+        the field values out (``fields.values`` is None): only the cells are gathered."""
+        values = self._gather(self.fields.values) if fields else None
         cells = None
         if self.slab_cells is not None:
             from .cells import whole_layer
@@ -159,19 +174,41 @@ class DistributedSimulation(Simulation):
                 n: self._counter(n, float(be.asnumpy(v))) for n, v in self.cells.counters.items()
             }
             cells = None if pop is None else (pop, whole_layer(self.cells, pop, total))
-        return None if values is None else WholeDomain(self, values, cells)
+        return None if self.world.rank != 0 else WholeDomain(self, values, cells)
 
     def _write(self) -> None:
         comm = self.world.comm
-        due = [w for w in self.writers.values() if w.due(self)]
-        any_due = comm.bcast(bool(due), root=0)
+        due = [name for name, w in self.writers.items() if w.due(self)]
+        due = comm.bcast(due, root=0)
         guard = self.guard
-        if guard is not None and (any_due or guard.due(self.step_index)):
+        if guard is not None and (due or guard.due(self.step_index)):
             self._check(guard)
-        if any_due:
+        if not due:
+            return
+        if self.write_mode == "gathered":
             view = self.whole()
-            for w in due:
-                w.write(view)
+            if view is not None:
+                for name in due:
+                    self.writers[name].write(view)
+            return
+        from .parts import reduced_fields, write_checkpoint_parts, write_parts
+
+        rest = [name for name in due if name != "snapshots"]
+        if "snapshots" in due:
+            write_parts(self, WholeDomain(self, None) if self.world.root else None)
+        if not rest:
+            return
+        stats = reduced_fields(self) if "timeseries" in rest else None
+        # the table reads reduced statistics, checkpoints are written in parts; writers a
+        # script adds get the whole fields
+        view = self.whole(fields=any(n not in ("timeseries", "checkpoints") for n in rest))
+        if view is not None:
+            view.reduced_fields = stats
+        for name in rest:
+            if name == "checkpoints":
+                write_checkpoint_parts(self, view)
+            elif view is not None:
+                self.writers[name].write(view)
 
     def _check(self, guard) -> None:
         bad = not guard.peak(self) <= guard.limit  # NaN is bad too

@@ -43,8 +43,16 @@ def environment(**more: str) -> dict[str, str]:
     return env
 
 
-def spatialtumor(args, ranks: int = 0, env=None, timeout: float = 120):
-    """Run the command line; ``ranks`` > 0 launches it under ``mpirun -n ranks``."""
+def spatialtumor(args, ranks: int = 0, env=None, timeout: float = 120, write: str = "gathered"):
+    """Run the command line; ``ranks`` > 0 launches it under ``mpirun -n ranks``.
+
+    A ``run`` under mpirun writes its output as ``write`` says (``--write``, unless ``args``
+    give it): gathered by default here, the mode whose files are byte-identical to one
+    process's (the tests of parts mode, ``test_mpi_parts.py``, ask for ``parts``).
+    """
+    args = list(args)
+    if ranks and args and args[0] == "run" and "--write" not in args:
+        args += ["--write", write]
     cmd = [sys.executable, "-m", "spatialtumor", *map(str, args)]
     extra = {}
     if ranks:
@@ -61,12 +69,13 @@ def spatialtumor(args, ranks: int = 0, env=None, timeout: float = 120):
     )
 
 
-def run_fields(out: Path, ranks: int = 0, *more) -> Path:
+def run_fields(out: Path, ranks: int = 0, *more, write: str = "gathered") -> Path:
     """The small fields-only run into ``out`` (continued from a checkpoint when ``more``
-    holds ``--resume``); fails the test with the output on error."""
+    holds ``--resume``), output written as ``write`` says under mpirun; fails the test with
+    the output on error."""
     scenario = [] if "--resume" in more else ["diffusion", *SMALL]
     args = ["run", *scenario, "--backend", "numpy", "--quiet", "--out", out, *more]
-    done = spatialtumor(args, ranks)
+    done = spatialtumor(args, ranks, write=write)
     assert done.returncode == 0, done.stdout + done.stderr
     return out
 
