@@ -28,7 +28,7 @@ from ..agents import Population
 from ..binning import BinGrid
 from ..cells.neighbours import Neighbours
 from .comm import MPIError
-from .wire import exchange, recv_large, send_large, to_wire
+from .wire import allgather_ints, exchange, recv_large, send_large, to_wire
 
 
 class SlabCells:
@@ -208,11 +208,8 @@ class SlabCells:
         """Ids of the daughters of ``mother_ids`` (this rank's mothers, device int64), as one
         process numbers them: the mothers of all ranks in id order (collective)."""
         pop = self.population
-        comm = self.world.comm
         mine = to_wire(pop.backend, mother_ids).astype(np.int64)
-        counts = np.array(comm.allgather(int(mine.size)), dtype=np.int64)
-        everyone = np.empty(int(counts.sum()), dtype=np.int64)
-        comm.Allgatherv(mine, [everyone, counts])
+        everyone, _ = allgather_ints(self.world.comm, mine)
         everyone.sort()
         ids = pop.next_id + np.searchsorted(everyone, mine)
         pop.next_id += int(everyone.size)
@@ -225,12 +222,11 @@ class SlabCells:
         pop = self.population
         comm = self.world.comm
         mine = np.ascontiguousarray(keys, dtype=np.int64).reshape(-1, 3)
-        counts = np.array(comm.allgather(int(mine.shape[0])), dtype=np.int64)
+        everyone, counts = allgather_ints(comm, mine)
+        everyone, counts = everyone.reshape(-1, 3), counts // 3
         total = int(counts.sum())
         if total == 0:
             return pop.xp.zeros(0, dtype=np.int64)
-        everyone = np.empty((total, 3), dtype=np.int64)
-        comm.Allgatherv(mine, [everyone, counts * 3])
         order = np.lexsort((everyone[:, 2], everyone[:, 1], everyone[:, 0]))
         place = np.empty(total, dtype=np.int64)
         place[order] = np.arange(total, dtype=np.int64)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .wire import to_wire
+from .wire import allgather_ints, to_wire
 
 
 class SlabContacts:
@@ -87,13 +87,8 @@ class SlabContacts:
         them gone, as one process does (collective)."""
         layer = self.layer
         pop = layer.population
-        comm = self.world.comm
-        counts = np.array(comm.allgather(int(gone.size)), dtype=np.int64)
-        if not counts.sum():
-            return
-        everyone = np.empty(int(counts.sum()), dtype=np.int64)
-        comm.Allgatherv(np.ascontiguousarray(gone, dtype=np.int64), [everyone, counts])
-        if layer.owned is None or pop.size == layer.owned:
+        everyone, _ = allgather_ints(self.world.comm, gone)
+        if not everyone.size or layer.owned is None or pop.size == layer.owned:
             return
         xp = pop.xp
         rows = layer.neighbours.rows_of(xp.asarray(everyone))

@@ -145,13 +145,9 @@ class DistributedSimulation(Simulation):
     def gather_indices(self, indices):
         """Every rank's increasing ``indices`` (int64, device) of the whole domain, merged in
         increasing order, on every rank (collective)."""
-        from .wire import to_wire
+        from .wire import allgather_ints, to_wire
 
-        comm = self.world.comm
-        mine = to_wire(self.backend, indices).astype(np.int64)
-        counts = np.array(comm.allgather(int(mine.size)), dtype=np.int64)
-        everyone = np.empty(int(counts.sum()), dtype=np.int64)
-        comm.Allgatherv(mine, [everyone, counts])
+        everyone, _ = allgather_ints(self.world.comm, to_wire(self.backend, indices))
         everyone.sort()
         return self.backend.xp.asarray(everyone)
 

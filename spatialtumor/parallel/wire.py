@@ -69,3 +69,14 @@ def _pieces(start: int, count: int):
         (lo, min(lo + MAX_MESSAGE, start + count))
         for lo in range(start, start + count, MAX_MESSAGE)
     ]
+
+
+def allgather_ints(comm, values) -> tuple[np.ndarray, np.ndarray]:
+    """Every rank's int64 ``values`` (host, 1-d) in rank order on every rank, and how many
+    each rank gave (collective: one ``allgather`` of counts, one ``Allgatherv``)."""
+    mine = np.ascontiguousarray(values, dtype=np.int64).reshape(-1)
+    counts = np.array(comm.allgather(int(mine.size)), dtype=np.int64)
+    everyone = np.empty(int(counts.sum()), dtype=np.int64)
+    if everyone.size:
+        comm.Allgatherv(mine, [everyone, counts])
+    return everyone, counts

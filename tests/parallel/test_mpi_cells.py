@@ -22,15 +22,19 @@ SPHEROID = [
     "--set", "output.every=12", "--set", "output.checkpoint_every=24",
 ]  # fmt: skip
 
-#: cells placed by hand about the face z = 0 of a 2-rank (or 4-rank) run
-FACE = """\
+
+def face_box(stop, seed: int, dt_mechanics: float) -> str:
+    """The ``[run]``, ``[clock]``, ``[grid]`` (8 × 8 × 16 voxels of 20 µm, so z = 0 is the
+    face of 2 ranks and of the middle ranks of 4) and oxygen tables of the scenarios that
+    place cells by hand about that face."""
+    return f"""\
 [run]
 stop = {stop}
-seed = 4
+seed = {seed}
 
 [clock]
 dt_diffusion = 0.1
-dt_mechanics = 0.1
+dt_mechanics = {dt_mechanics}
 dt_phenotype = 6.0
 
 [grid]
@@ -44,7 +48,13 @@ diffusivity = 1.0e5
 decay = 0.1
 initial = 38.0
 boundary = 38.0
+"""
 
+
+#: cells placed by hand about the face z = 0 of a 2-rank (or 4-rank) run
+FACE = (
+    face_box("{stop}", 4, 0.1)
+    + """
 [cells.kinds.tumour]
 model = "tumour"
 exchange.oxygen = {{ uptake = 10.0 }}
@@ -67,6 +77,7 @@ file = "cells.csv"
 [output]
 every = 6.0
 """
+)
 
 
 def run(out: Path, ranks: int, args, split: str = "auto") -> Path:

@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 from _mpirun import needs_mpi
-from test_mpi_cells import assert_same_run, run
+from test_mpi_cells import assert_same_run, face_box, run
 
 pytestmark = needs_mpi
 
@@ -73,28 +73,9 @@ def test_cd8_cells_match_one_process(cd8_alone, tmp_path, ranks, split):
 
 #: one NK cell facing tumour cells across the face z = 0 of two slabs, and two NK cells on
 #: either side of one tumour cell on the face (the smaller id is credited)
-KILL = """\
-[run]
-stop = 12.0
-seed = 5
-
-[clock]
-dt_diffusion = 0.1
-dt_mechanics = 0.3
-dt_phenotype = 6.0
-
-[grid]
-nx = 8
-ny = 8
-nz = 16
-spacing = 20.0
-
-[fields.oxygen]
-diffusivity = 1.0e5
-decay = 0.1
-initial = 38.0
-boundary = 38.0
-
+KILL = (
+    face_box(12.0, 5, 0.3)
+    + """
 [cells.kinds.tumour]
 model = "tumour"
 
@@ -122,6 +103,7 @@ file = "cells.csv"
 [output]
 every = 3.0
 """
+)
 
 
 def kill_scenario(folder: Path) -> Path:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _mpirun import needs_mpi
-from test_mpi_cells import assert_same_run, run
+from test_mpi_cells import assert_same_run, face_box, run
 
 pytestmark = needs_mpi
 
@@ -107,28 +107,9 @@ def test_immune_kinds_match_one_process(alone, tmp_path, name, ranks, split):
 #: M1 macrophages facing cells across the face z = 0 of two slabs: each eats a dead cell or
 #: kills a live one on the other side; two of them on either side of one dead cell (the
 #: smaller id is credited). An eaten cell leaves the forces of the same step on both ranks.
-EAT = """\
-[run]
-stop = 18.0
-seed = 7
-
-[clock]
-dt_diffusion = 0.1
-dt_mechanics = 0.3
-dt_phenotype = 6.0
-
-[grid]
-nx = 8
-ny = 8
-nz = 16
-spacing = 20.0
-
-[fields.oxygen]
-diffusivity = 1.0e5
-decay = 0.1
-initial = 38.0
-boundary = 38.0
-
+EAT = (
+    face_box(18.0, 7, 0.3)
+    + """
 [fields.ifng]
 diffusivity = 0.0
 decay = 0.0
@@ -169,6 +150,7 @@ file = "cells.csv"
 [output]
 every = 3.0
 """
+)
 
 
 def eat_scenario(folder: Path) -> Path:

@@ -29,9 +29,10 @@ pytestmark = [
 ]
 
 
-def _expected(snaps) -> dict:
-    """What ParaView should show, read from the snapshots: per time every field's range
-    and the value of the first field at its largest voxel (a probe of the geometry)."""
+def expected(snaps, cell_arrays=()) -> dict:
+    """What ParaView should show, read from the snapshots: per time every field's range,
+    the cell count and the value of the first field at its largest voxel (a probe of the
+    geometry); ``cell_arrays``: the point arrays the cells must carry."""
     checks = []
     for s in snaps:
         name, values = next(iter(s.fields.items()))
@@ -51,7 +52,7 @@ def _expected(snaps) -> dict:
     return {
         "times": [s.time for s in snaps],
         "fields": list(snaps[0].fields),
-        "cell_arrays": [],
+        "cell_arrays": list(cell_arrays),
         "checks": checks,
     }
 
@@ -61,7 +62,7 @@ def test_paraview_opens_a_four_rank_run_as_one_dataset(tmp_path):
     snaps = read_run(run)
     assert len(snaps) == 3 and tuple(snaps[0].grid.shape) == (16, 18, 20)
     path = tmp_path / "expected.json"
-    path.write_text(json.dumps(_expected(snaps)))
+    path.write_text(json.dumps(expected(snaps)))
     proc = pvbatch(SCRIPT, run, path, tries=1, timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out

@@ -270,6 +270,8 @@ def test_a_part_failing_on_rank_1_ends_every_rank(tmp_path):
 def test_paraview_opens_a_parts_run_as_one_dataset(tmp_path):
     """A -n 4 parts run with cells: ParaView shows the whole domain, every field's range,
     a probed voxel and every cell with its arrays at each time."""
+    from test_mpi_paraview import expected
+
     from tests._pvbatch import pvbatch
 
     run = run_cells(tmp_path / "run", 4, "z")
@@ -280,30 +282,8 @@ def test_paraview_opens_a_parts_run_as_one_dataset(tmp_path):
         k = col.shape[1] if col.ndim == 2 else 1
         columns += [name] if k in (1, 3, 9) else [f"{name}_{c}" for c in range(k)]
     columns.append("kind_state")
-    checks = []
-    for s in snaps:
-        name, values = next(iter(s.fields.items()))
-        k, j, i = (int(v) for v in np.unravel_index(np.argmax(values), values.shape))
-        checks.append(
-            {
-                "time": s.time,
-                "ranges": {n: [float(v.min()), float(v.max())] for n, v in s.fields.items()},
-                "cells": s.n_cells,
-                "probe": {
-                    "xyz": [float(v) for v in s.grid.centre(k, j, i)],
-                    "field": name,
-                    "value": float(values[k, j, i]),
-                },
-            }
-        )
-    expected = {
-        "times": [s.time for s in snaps],
-        "fields": list(first.fields),
-        "cell_arrays": columns,
-        "checks": checks,
-    }
     path = tmp_path / "expected.json"
-    path.write_text(json.dumps(expected))
+    path.write_text(json.dumps(expected(snaps, columns)))
     script = Path(__file__).resolve().parents[1] / "io" / "_paraview_open.py"
     proc = pvbatch(script, run, path, tries=2, timeout=120)
     out = proc.stdout + proc.stderr
