@@ -134,7 +134,7 @@ def inner_cells(args) -> None:
     w = world()
     comm = w.comm
     e = args.edge
-    nz = e if args.mode == "strong" else e * w.size
+    nz = e * w.size if args.mode == "weak" else e
     sets = [
         f"grid.nx={e}", f"grid.ny={e}", f"grid.nz={nz}",
         "clock.dt_diffusion=0.1", "clock.dt_mechanics=0.1", "blowup.check=false",
