@@ -175,3 +175,16 @@ def test_macrophages_eat_and_kill_across_a_face(tmp_path, ranks):
     assert_same_run(many, one)
     table = np.genfromtxt(one / "timeseries.csv", delimiter=",", names=True)
     assert table["mac_eaten_total"][-1] >= 3 and table["mac_kills_total"][-1] >= 1
+
+
+def test_immune_kinds_in_parts_match_one_process(alone, tmp_path):
+    """The default output under mpirun (each rank writes its part): the fields and the
+    checkpoints bit for bit, the cells the same rows, the table to rounding."""
+    from test_mpi_parts import assert_same_snapshots, assert_same_table, checkpoint_bytes
+
+    want = alone("tme")
+    got = run(tmp_path / "run", 3, [*SCENARIOS["tme"], "--write", "parts"], "z")
+    assert (got / "snapshots" / "parts").is_dir()
+    assert_same_snapshots(got, want)
+    assert_same_table(got, want)
+    assert checkpoint_bytes(got) == checkpoint_bytes(want)
