@@ -152,13 +152,19 @@ def test_slabs_thinner_than_the_cells_reach_are_refused(tmp_path):
     assert "too many ranks for the cells" in line and "thinner than the interaction" in line
 
 
-def face_scenario(folder: Path, cells: list[tuple], stop: float, birth: float) -> Path:
+def hand_placed(folder: Path, name: str, text: str, cells: list[tuple]) -> Path:
+    """Write scenario ``name``.toml (``text``) and the ``cells.csv`` it reads ((x, y, z,
+    kind) rows) into ``folder``; returns the scenario's path."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = "".join(f"{x},{y},{z},{k}\n" for x, y, z, k in cells)
     (folder / "cells.csv").write_text("x,y,z,kind\n" + rows)
-    path = folder / "face.toml"
-    path.write_text(FACE.format(stop=stop, birth=birth))
+    path = folder / f"{name}.toml"
+    path.write_text(text)
     return path
+
+
+def face_scenario(folder: Path, cells: list[tuple], stop: float, birth: float) -> Path:
+    return hand_placed(folder, "face", FACE.format(stop=stop, birth=birth), cells)
 
 
 def both(tmp_path, cells, stop, birth=0.0, ranks=2):

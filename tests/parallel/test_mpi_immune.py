@@ -11,7 +11,7 @@ import h5py
 import numpy as np
 import pytest
 from _mpirun import needs_mpi
-from test_mpi_cells import assert_same_run, face_box, run
+from test_mpi_cells import assert_same_run, face_box, hand_placed, run
 
 pytestmark = needs_mpi
 
@@ -107,16 +107,12 @@ every = 3.0
 
 
 def kill_scenario(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     cells = [
         (-40.0, 0.0, 6.0, "tumour"), (-40.0, 0.0, -3.0, "nk"),  # killer below, target above
         (0.0, 0.0, 0.5, "tumour"), (0.0, 0.0, -8.0, "nk"), (0.0, 0.0, 9.0, "nk"),
         (40.0, 0.0, -6.0, "tumour"), (40.0, 0.0, 3.0, "nk"),  # killer above, target below
     ]  # fmt: skip
-    rows = "".join(f"{x},{y},{z},{k}\n" for x, y, z, k in cells)
-    (folder / "cells.csv").write_text("x,y,z,kind\n" + rows)
-    (folder / "kill.toml").write_text(KILL)
-    return folder / "kill.toml"
+    return hand_placed(folder, "kill", KILL, cells)
 
 
 @pytest.mark.parametrize("ranks", [2, 4])

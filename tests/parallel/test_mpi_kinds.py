@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _mpirun import needs_mpi
-from test_mpi_cells import assert_same_run, face_box, run
+from test_mpi_cells import assert_same_run, face_box, hand_placed, run
 
 pytestmark = needs_mpi
 
@@ -154,17 +154,13 @@ every = 3.0
 
 
 def eat_scenario(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
     cells = [
         (-60.0, 0.0, 5.0, "dying"), (-60.0, 0.0, -8.0, "mac"),  # eater below, dead above
         (0.0, 0.0, 0.5, "dying"), (0.0, 0.0, -12.0, "mac"), (0.0, 0.0, 13.0, "mac"),
         (60.0, 0.0, -6.0, "live"), (60.0, 0.0, 8.0, "mac"),  # killer above, live below
         (60.0, 40.0, 6.0, "dying"), (60.0, 40.0, -6.0, "live"), (60.0, 40.0, -19.0, "mac"),
     ]  # fmt: skip
-    rows = "".join(f"{x},{y},{z},{k}\n" for x, y, z, k in cells)
-    (folder / "cells.csv").write_text("x,y,z,kind\n" + rows)
-    (folder / "eat.toml").write_text(EAT)
-    return folder / "eat.toml"
+    return hand_placed(folder, "eat", EAT, cells)
 
 
 @pytest.mark.parametrize("ranks", [2, 4])
