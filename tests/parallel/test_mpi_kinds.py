@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 from _mpirun import needs_mpi
@@ -184,3 +185,59 @@ def test_immune_kinds_in_parts_match_one_process(alone, tmp_path):
     assert_same_snapshots(got, want)
     assert_same_table(got, want)
     assert checkpoint_bytes(got) == checkpoint_bytes(want)
+
+
+#: CD8 T cells dividing on IL-2, each braked by a Treg in contact on the other side of the
+#: face z = 0 (a phenotype rule searching partners across a face) and one T cell without
+SUPPRESS = (
+    face_box(30.0, 9, 0.3)
+    + """
+[fields.il2]
+diffusivity = 0.0
+decay = 0.0
+initial = 10.0
+
+[cells.kinds.t8]
+model = "cd8"
+speed = 0.0
+
+[cells.kinds.t8.params]
+targets = []
+il2_field = "il2"
+proliferation_rate = 0.2
+division_limit = 1
+suppressors = ["treg"]
+suppressor_half_inhibition = 0.001
+
+[cells.kinds.treg]
+model = "treg"
+speed = 0.0
+
+[[cells.initial]]
+kind = "t8"  # the file names each cell's kind
+shape = "csv"
+file = "cells.csv"
+
+[output]
+every = 6.0
+"""
+)
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_suppression_by_contact_across_a_face(tmp_path, ranks):
+    cells = []
+    for x in (-60.0, -20.0, 20.0):  # a T cell below the face, its Treg above, and mirrored
+        cells += [(x, 0.0, -4.0, "t8"), (x, 0.0, 4.0, "treg")]
+        cells += [(x, 30.0, 4.0, "t8"), (x, 30.0, -4.0, "treg")]
+    cells += [(60.0, 0.0, -4.0, "t8"), (60.0, 30.0, 4.0, "t8")]  # no Treg near
+    scenario = hand_placed(tmp_path / "scenario", "suppress", SUPPRESS, cells)
+    one = run(tmp_path / "one", 0, [scenario])
+    many = run(tmp_path / "many", ranks, [scenario], "z")
+    assert_same_run(many, one)
+    last = sorted((one / "snapshots").glob("snapshot_*.h5"))[-1]
+    with h5py.File(last, "r") as f:
+        kind, x = f["cells/kind"][()], f["cells/position"][()][:, 0]
+    t8 = kind == 0
+    assert np.sum(t8 & (x > 40)) > 2  # the two unbraked T cells divided
+    assert np.sum(t8 & (x < 40)) == 6  # the braked ones did not
