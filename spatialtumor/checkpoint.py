@@ -30,6 +30,7 @@ from .checkpoint_check import (
     seal,
     verify,
 )
+from .grid import block
 from .output.atomic import atomic_path, remove_stale_temporaries
 
 FORMAT = "spatialtumor-checkpoint"
@@ -141,8 +142,9 @@ def write_checkpoint(sim, path: str | Path, parts=None) -> Path:
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
         layout = h5py.VirtualLayout(shape=shape, dtype=be.dtype)
         for file, offset, slab in parts:
-            box = (slice(None),) + tuple(slice(o, o + n) for o, n in zip(offset, slab, strict=True))
-            layout[box] = h5py.VirtualSource(file, "fields", shape=(shape[0], *slab))
+            layout[(slice(None), *block(offset, slab))] = h5py.VirtualSource(
+                file, "fields", shape=(shape[0], *slab)
+            )
         ds = f.create_virtual_dataset("fields", layout, fillvalue=np.nan)
         tree.datasets["fields"] = (StreamedArray(tmp, "fields", shape, be.dtype, dataset=ds), {})
         seal(tree)

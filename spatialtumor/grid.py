@@ -7,6 +7,11 @@ import numpy as np
 from .backends import Backend
 
 
+def block(offset, shape) -> tuple[slice, ...]:
+    """The index of the box of ``shape`` voxels at ``offset`` in a larger array (same axes)."""
+    return tuple(slice(o, o + n) for o, n in zip(offset, shape, strict=True))
+
+
 class Grid:
     """A box of ``nz × ny × nx`` cell-centred voxels.
 

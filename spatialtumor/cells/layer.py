@@ -159,7 +159,6 @@ class CellLayer:
             for c in k.columns:
                 population.add_column(c.name, c.dtype, c.shape, c.fill, owner=k.name, units=c.units)
         self.events = Events(population)
-        self.events.owned = None
         xp = population.xp
         self.slots = state_slots(population.kinds)
         living = np.zeros((len(self.kinds), self.slots), dtype=bool)

@@ -123,7 +123,6 @@ def recruit(
     n = poisson_counts(xp, u, lam * ctx.dt, every * ctx.dt)
     total = int(xp.sum(n))
     if total == 0:
-        events.spawn(kind, xp.zeros((0, 3), dtype=np.float64))
         return 0
     ends = xp.cumsum(n)
     which = xp.searchsorted(ends, xp.arange(total, dtype=np.int64), side="right")

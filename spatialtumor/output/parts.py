@@ -24,6 +24,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from ..grid import block
 from .atomic import atomic_path, remove_stale_temporaries
 from .snapshots import (
     PARTS_DIR,
@@ -181,8 +182,9 @@ def write_master(
             for name in data.fields:
                 layout = h5py.VirtualLayout(shape=tuple(data.shape), dtype=dtypes[name])
                 for p in parts:
-                    box = tuple(slice(o, o + n) for o, n in zip(p.offset, p.shape, strict=True))
-                    layout[box] = h5py.VirtualSource(p.file, f"fields/{name}", shape=p.shape)
+                    layout[block(p.offset, p.shape)] = h5py.VirtualSource(
+                        p.file, f"fields/{name}", shape=p.shape
+                    )
                 fill = np.nan if dtypes[name].kind == "f" else 0
                 ds = fg.create_virtual_dataset(name, layout, fillvalue=fill)
                 for k, v in data.species.get(name, {}).items():

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..grid import block
 from .wire import recv_large, send_large, to_wire
 
 
 def field_slice(slabs, rank: int) -> tuple[slice, ...]:
     """Index of ``rank``'s slab in a whole field array ``(nf, nz, ny, nx)``."""
     offset, shape = slabs.box(rank)
-    return (slice(None),) + tuple(slice(o, o + n) for o, n in zip(offset, shape, strict=True))
+    return (slice(None), *block(offset, shape))
 
 
 class Gather:
